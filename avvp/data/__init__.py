@@ -1,0 +1,1 @@
+"""LLP annotations: classes, label files, dense event tables."""

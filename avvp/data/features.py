@@ -1,0 +1,262 @@
+"""The HDF5 feature store shared by every stage.
+
+Layout of one file (a *store*; shards and merged stores look the same)::
+
+    /<kind>/features   float32 or float16 [N, T, D]   (vggish 10x128, resnet152 80x2048, r2plus1d 10x512)
+    /<kind>/video_id   utf-8 strings [N]              LLP filename of each row
+    /<kind>.attrs      extractor, weights (identity), sampling parameters, package versions (JSON values)
+
+Each kind has its own ``video_id`` index, so a clip can have visual features but no audio ones. Writers
+build the whole file under a temporary name and rename it into place on success, so an interrupted write
+never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from avvp.errors import InputError
+from avvp.io import atomic_path
+
+FEATURE_SHAPES: dict[str, tuple[int, int]] = {
+    "vggish": (10, 128),
+    "resnet152": (80, 2048),
+    "r2plus1d": (10, 512),
+}
+"""Per-clip feature shape ``(T, D)`` of each kind, as in LLP's released features."""
+
+STORAGE_DTYPES = ("float32", "float16")
+_STRING = h5py.string_dtype("utf-8")
+FORMAT = "avvp-feature-store/1"
+
+
+class FeatureStoreError(InputError):
+    """A feature store is malformed, or does not hold what was asked of it; the message names the file."""
+
+
+class MissingFeaturesError(FeatureStoreError):
+    """Some requested clips have no features of a kind in a store."""
+
+    def __init__(self, path: str | Path, kind: str, missing: Sequence[str]) -> None:
+        shown = ", ".join(missing[:5]) + (f", ... ({len(missing) - 5} more)" if len(missing) > 5 else "")
+        super().__init__(f"{path}: {len(missing)} clip(s) have no '{kind}' features: {shown}")
+        self.kind = kind
+        self.missing = list(missing)
+
+
+def package_versions(*names: str) -> dict[str, str]:
+    """Installed versions of ``names`` (plus numpy and h5py), ``"absent"`` for those not installed."""
+    versions = {}
+    for name in ("numpy", "h5py", *names):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def check_features(kind: str, array: np.ndarray) -> str | None:
+    """Return why ``array`` is not a valid clip feature of ``kind`` (shape ``(T, D)``, finite), or None."""
+    expected = FEATURE_SHAPES[kind]
+    if array.shape != expected:
+        return f"shape {tuple(array.shape)}, expected {expected}"
+    if not np.issubdtype(array.dtype, np.floating):
+        return f"dtype {array.dtype}, expected floating point"
+    if not np.isfinite(array).all():
+        return f"{int((~np.isfinite(array)).sum())} non-finite value(s) (NaN or inf)"
+    return None
+
+
+class FeatureStoreWriter:
+    """Stream clip features into one store; the file appears at ``path`` only when :meth:`close` succeeds.
+
+    Usage::
+
+        with FeatureStoreWriter("shard.h5", dtype="float16") as store:
+            store.set_attrs("vggish", {"extractor": "vggish", "weights": "random-init(seed=0)"})
+            store.add("vggish", "abcdefghijk_0_10", features)   # (10, 128)
+
+    Rows are appended to a temporary file beside ``path`` (so memory stays flat at LLP scale) and renamed
+    into place on close; leaving the ``with`` block by an exception deletes the temporary file.
+    """
+
+    def __init__(self, path: str | Path, dtype: str = "float32") -> None:
+        if dtype not in STORAGE_DTYPES:
+            raise FeatureStoreError(f"{path}: storage dtype {dtype!r} is not one of {STORAGE_DTYPES}")
+        self.path = Path(path)
+        self.dtype = dtype
+        self._stack = contextlib.ExitStack()
+        self._tmp = self._stack.enter_context(atomic_path(self.path))
+        self._handle = self._stack.enter_context(h5py.File(self._tmp, "w"))
+        self._handle.attrs["format"] = FORMAT
+        self._ids: dict[str, list[str]] = {}
+        self._attrs: dict[str, dict[str, Any]] = {}
+
+    def _dataset(self, kind: str) -> h5py.Dataset:
+        if kind not in FEATURE_SHAPES:
+            raise FeatureStoreError(f"{self.path}: unknown feature kind {kind!r}; known: {list(FEATURE_SHAPES)}")
+        if kind not in self._handle:
+            t, d = FEATURE_SHAPES[kind]
+            self._handle.create_group(kind).create_dataset(
+                "features", shape=(0, t, d), maxshape=(None, t, d), chunks=(1, t, d), dtype=self.dtype
+            )
+            self._ids[kind] = []
+            self._attrs.setdefault(kind, {})
+        return self._handle[kind]["features"]
+
+    def set_attrs(self, kind: str, attrs: Mapping[str, Any]) -> None:
+        """Record attributes of ``kind`` (extractor, weights identity, sampling, versions); JSON values."""
+        self._dataset(kind)
+        self._attrs[kind].update(attrs)
+
+    def add(self, kind: str, video_id: str, features: np.ndarray) -> None:
+        """Append one clip's ``(T, D)`` features; raises :class:`FeatureStoreError` on a bad shape or NaN."""
+        dataset = self._dataset(kind)
+        problem = check_features(kind, np.asarray(features))
+        if problem:
+            raise FeatureStoreError(f"{self.path}: features '{kind}' of {video_id}: {problem}")
+        if video_id in self._ids[kind]:
+            raise FeatureStoreError(f"{self.path}: clip {video_id} added twice for '{kind}'")
+        n = dataset.shape[0]
+        dataset.resize(n + 1, axis=0)
+        dataset[n] = features
+        self._ids[kind].append(video_id)
+
+    def close(self) -> None:
+        """Write the indexes and attributes, close the file and rename it into place."""
+        for kind, ids in self._ids.items():
+            _write_index(self._handle[kind], ids, self._attrs[kind])
+        self._stack.close()
+
+    def abort(self) -> None:
+        """Discard everything written so far; ``path`` is left as it was."""
+        self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self) -> FeatureStoreWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _write_index(group: h5py.Group, video_ids: Sequence[str], attrs: Mapping[str, Any]) -> None:
+    group.create_dataset("video_id", data=np.array(list(video_ids), dtype=object), dtype=_STRING)
+    for key, value in attrs.items():
+        group.attrs[key] = json.dumps(value)
+
+
+class FeatureStore:
+    """Read a feature store: look up clips by LLP filename, lazily or all at once.
+
+    ``FeatureStore(path)`` opens the file read-only; use it as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FeatureStoreError(f"{self.path}: feature store not found")
+        try:
+            self._handle = h5py.File(self.path, "r")
+        except OSError as err:
+            raise FeatureStoreError(f"{self.path}: not a readable HDF5 feature store ({err})") from None
+        self._index: dict[str, dict[str, int]] = {}
+
+    @property
+    def kinds(self) -> list[str]:
+        """Feature kinds present in the store."""
+        return [k for k in self._handle if k in FEATURE_SHAPES]
+
+    def _group(self, kind: str) -> h5py.Group:
+        if kind not in self._handle:
+            raise FeatureStoreError(f"{self.path}: no '{kind}' features (store has {self.kinds})")
+        return self._handle[kind]
+
+    def video_ids(self, kind: str) -> list[str]:
+        """LLP filenames of the rows of ``kind``, in row order."""
+        return [v.decode() if isinstance(v, bytes) else v for v in self._group(kind)["video_id"][:]]
+
+    def _rows(self, kind: str) -> dict[str, int]:
+        if kind not in self._index:
+            self._index[kind] = {vid: i for i, vid in enumerate(self.video_ids(kind))}
+        return self._index[kind]
+
+    def dataset(self, kind: str) -> h5py.Dataset:
+        """The ``[N, T, D]`` HDF5 dataset of ``kind``, for streaming reads in row order."""
+        return self._group(kind)["features"]
+
+    def attrs(self, kind: str) -> dict[str, Any]:
+        """Attributes of ``kind`` (extractor, weights identity, sampling parameters, versions)."""
+        return {key: json.loads(value) for key, value in self._group(kind).attrs.items()}
+
+    def missing(self, kind: str, video_ids: Iterable[str]) -> list[str]:
+        """The clips among ``video_ids`` that have no ``kind`` features here."""
+        rows = self._rows(kind)
+        return [vid for vid in video_ids if vid not in rows]
+
+    def read(self, kind: str, video_ids: Sequence[str], dtype: str = "float32") -> np.ndarray:
+        """Features of ``video_ids`` as ``[len(video_ids), T, D]``; :class:`MissingFeaturesError` if any lack.
+
+        Reads only the requested rows, so it also serves lazy per-batch loading.
+        """
+        missing = self.missing(kind, video_ids)
+        if missing:
+            raise MissingFeaturesError(self.path, kind, missing)
+        rows = self._rows(kind)
+        index = np.array([rows[vid] for vid in video_ids], dtype=np.int64)
+        dataset = self.dataset(kind)
+        if len(index) == 0:
+            return np.zeros((0, *dataset.shape[1:]), dtype=dtype)
+        order = np.argsort(index)
+        sorted_rows = index[order]
+        unique_rows, inverse = np.unique(sorted_rows, return_inverse=True)
+        block = dataset[unique_rows]
+        out = np.empty((len(index), *dataset.shape[1:]), dtype=dtype)
+        out[order] = block[inverse]
+        return out
+
+    def close(self) -> None:
+        """Close the underlying HDF5 file."""
+        self._handle.close()
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def merge_stores(inputs: Sequence[str | Path], output: str | Path, dtype: str = "float32") -> dict[str, int]:
+    """Merge shard stores into one at ``output`` (atomically); return the row count per kind.
+
+    A clip present in two shards for the same kind, or a kind whose attributes differ between shards
+    (for example other weights), is an error: merging them would mix incompatible features.
+    """
+    attrs_of: dict[str, tuple[dict[str, Any], Path]] = {}
+    with FeatureStoreWriter(output, dtype=dtype) as writer:
+        for path in map(Path, inputs):
+            with FeatureStore(path) as store:
+                for kind in store.kinds:
+                    attrs = store.attrs(kind)
+                    if kind in attrs_of and attrs_of[kind][0] != attrs:
+                        raise FeatureStoreError(
+                            f"{path}: '{kind}' attributes differ from those in {attrs_of[kind][1]} "
+                            f"({attrs} vs {attrs_of[kind][0]}); refusing to merge"
+                        )
+                    attrs_of.setdefault(kind, (attrs, path))
+                    writer.set_attrs(kind, attrs)
+                    features = store.dataset(kind)
+                    for row, vid in enumerate(store.video_ids(kind)):
+                        writer.add(kind, vid, features[row])
+        counts = {kind: len(ids) for kind, ids in writer._ids.items()}
+    return counts
