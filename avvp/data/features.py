@@ -102,7 +102,9 @@ class FeatureStoreWriter:
 
     def _dataset(self, kind: str) -> h5py.Dataset:
         if kind not in FEATURE_SHAPES:
-            raise FeatureStoreError(f"{self.path}: unknown feature kind {kind!r}; known: {list(FEATURE_SHAPES)}")
+            raise FeatureStoreError(
+                f"{self.path}: unknown feature kind {kind!r}; known: {list(FEATURE_SHAPES)}"
+            )
         if kind not in self._handle:
             t, d = FEATURE_SHAPES[kind]
             self._handle.create_group(kind).create_dataset(

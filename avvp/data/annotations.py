@@ -1,0 +1,94 @@
+"""The six LLP annotation files: where they live, how to fetch them, and how to find them on disk.
+
+They are the dataset's files, never the project's: ``avvp fetch-annotations`` downloads them from the
+dataset's public repository (or copies a local copy) into a data directory and checks their row counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from avvp.errors import InputError
+from avvp.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+SOURCE_URL = "https://raw.githubusercontent.com/YapengTian/AVVP-ECCV20/master/data/"
+"""The ``data/`` folder of the dataset's public repository."""
+
+ANNOTATION_ROWS: dict[str, int] = {
+    "AVVP_dataset_full.csv": 11849,
+    "AVVP_train.csv": 10000,
+    "AVVP_val_pd.csv": 649,
+    "AVVP_test_pd.csv": 1200,
+    "AVVP_eval_audio.csv": 4131,
+    "AVVP_eval_visual.csv": 2495,
+}
+"""Each annotation file with its number of data rows (header excluded), as published."""
+
+SPLIT_FILES = {"train": "AVVP_train.csv", "val": "AVVP_val_pd.csv", "test": "AVVP_test_pd.csv"}
+GT_AUDIO = "AVVP_eval_audio.csv"
+GT_VISUAL = "AVVP_eval_visual.csv"
+
+
+def count_rows(path: Path) -> int:
+    """Number of non-empty lines after the header of a text file."""
+    with path.open(encoding="utf-8") as handle:
+        return sum(1 for line in handle if line.strip()) - 1
+
+
+def annotation_path(annotations_dir: str | Path, name: str) -> Path:
+    """Path of annotation file ``name`` in ``annotations_dir``; an :class:`InputError` saying how to get it
+    when it is absent."""
+    path = Path(annotations_dir) / name
+    if not path.is_file():
+        raise InputError(
+            f"{path}: LLP annotation file not found. Run 'avvp fetch-annotations --dest {annotations_dir}' "
+            f"(downloads from {SOURCE_URL}), or 'avvp fetch-annotations --from-dir <local copy> --dest "
+            f"{annotations_dir}', or pass --annotations-dir pointing at a folder with the six AVVP_*.csv files"
+        )
+    return path
+
+
+def fetch_annotations(
+    dest: str | Path, source: str = SOURCE_URL, from_dir: str | Path | None = None
+) -> list[Path]:
+    """Download (or copy from ``from_dir``) the six annotation files into ``dest``; return their paths.
+
+    Each file is written atomically and only after its row count matches the published one; a file that
+    is already present with the right count is kept. Raises :class:`InputError` naming the file on failure.
+    """
+    dest = Path(dest)
+    written = []
+    for name, rows in ANNOTATION_ROWS.items():
+        target = dest / name
+        if target.is_file() and count_rows(target) == rows:
+            log.info("%s: present with %d rows, kept", target, rows)
+            written.append(target)
+            continue
+        with atomic_path(target) as tmp:
+            if from_dir is not None:
+                origin = Path(from_dir) / name
+                if not origin.is_file():
+                    raise InputError(f"{origin}: not found (expected the six LLP annotation files there)")
+                shutil.copyfile(origin, tmp)
+            else:
+                origin = source.rstrip("/") + "/" + name
+                try:
+                    with urllib.request.urlopen(origin, timeout=60) as response, tmp.open("wb") as out:
+                        shutil.copyfileobj(response, out)
+                except (urllib.error.URLError, OSError) as err:
+                    raise InputError(
+                        f"{origin}: download failed ({err}). Without internet, copy the six AVVP_*.csv files "
+                        f"from a local copy with 'avvp fetch-annotations --from-dir DIR --dest {dest}'"
+                    ) from None
+            found = count_rows(tmp)
+            if found != rows:
+                raise InputError(f"{origin}: {found} data rows, expected {rows}; nothing written to {target}")
+        log.info("%s: %d rows, fetched from %s", target, rows, origin)
+        written.append(target)
+    return written
