@@ -1,0 +1,30 @@
+"""The structured output every parsing model returns, so losses and diagnostics never depend on a model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class ParserOutput:
+    """What a parsing model predicts for a batch of ``B`` clips (``T`` = 10 segments, ``C`` = 25 classes).
+
+    - ``global_prob`` (B, C): fused video-level probability (``p_wsl``, eq. 3 of the modality-bias paper).
+    - ``audio_prob`` / ``visual_prob`` (B, C): modality video-level probabilities (eq. 4, 5).
+    - ``frame_prob`` (B, T, 2, C): segment probabilities, modality axis ordered (audio, visual).
+    - ``temporal_attention`` (B, T, 2, C): ``W_tp``, sums to 1 over T.
+    - ``modality_attention`` (B, T, 2, C): ``W_av``, sums to 1 over the modality axis.
+    - ``audio_embedding`` / ``visual_embedding`` (B, T, D): aggregated segment features that fed the
+      classifier, for losses and components that work on representations.
+    """
+
+    global_prob: torch.Tensor
+    audio_prob: torch.Tensor
+    visual_prob: torch.Tensor
+    frame_prob: torch.Tensor
+    temporal_attention: torch.Tensor
+    modality_attention: torch.Tensor
+    audio_embedding: torch.Tensor
+    visual_embedding: torch.Tensor

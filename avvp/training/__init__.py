@@ -1,0 +1,1 @@
+"""Training, prediction and diagnostics of parsing models."""

@@ -1,0 +1,177 @@
+"""Checkpoint files: the native format, full training state for ``--resume``, and official HAN state dicts.
+
+Native model checkpoint (``best.pt``): ``{"format": "avvp-parser/1", "model": <model config>,
+"state_dict": ..., "epoch": int, "metrics": dict}``. Training state (``last.pt``): the same plus
+``"training"`` (optimizer, scheduler, scaler, RNG, history, best score, diagnostics accumulators) and
+``"config"`` (the whole training config). Official HAN checkpoints are the ``state_dict`` that
+``main_avvp.py`` of YapengTian/AVVP-ECCV20 saves for ``MMIL_Net``; their keys are mapped onto
+:class:`~avvp.models.han.HybridAttentionParser`, and the unused encoders they carry are ignored and listed.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from avvp.errors import InputError
+from avvp.io import atomic_path
+from avvp.models import MODELS, ModelConfig, build_model
+
+log = logging.getLogger(__name__)
+NATIVE_FORMAT = "avvp-parser/1"
+CHECKPOINT_FORMATS = ("native", "official-han")
+
+OFFICIAL_HAN_PREFIXES = {
+    "fc_a.": "audio_projection.",
+    "fc_v.": "frame_projection.",
+    "fc_st.": "motion_projection.",
+    "fc_fusion.": "visual_fusion.",
+    "hat_encoder.layers.0.self_attn.": "han_layer.self_attention.",
+    "hat_encoder.layers.0.cm_attn.": "han_layer.cross_attention.",
+    "hat_encoder.layers.0.linear1.": "han_layer.feedforward_in.",
+    "hat_encoder.layers.0.linear2.": "han_layer.feedforward_out.",
+    "hat_encoder.layers.0.norm1.": "han_layer.attention_norm.",
+    "hat_encoder.layers.0.norm2.": "han_layer.feedforward_norm.",
+    "fc_prob.": "pooling.classifier.",
+    "fc_frame_att.": "pooling.temporal_attention.",
+    "fc_av_att.": "pooling.modality_attention.",
+}
+"""Key prefix in the official ``MMIL_Net`` state dict -> prefix in :class:`HybridAttentionParser`."""
+
+OFFICIAL_HAN_UNUSED = (
+    "audio_encoder.",
+    "visual_encoder.",
+    "cmt_encoder.",
+    "hat_encoder.norm1.",
+    "hat_encoder.norm2.",
+)
+"""Modules ``MMIL_Net`` builds but never uses in its forward pass (their weights are ignored)."""
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """``torch.save`` ``payload`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint dict with ``weights_only=True``; :class:`InputError` when it is absent or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt or foreign files
+        raise InputError(f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(payload, dict):
+        raise InputError(f"{path}: expected a dict in the checkpoint, found {type(payload).__name__}")
+    return payload
+
+
+def native_payload(model: nn.Module, epoch: int, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The native checkpoint dict of ``model`` (its config travels with the weights)."""
+    return {
+        "format": NATIVE_FORMAT,
+        "model": model.config.model_dump(mode="json"),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "epoch": epoch,
+        "metrics": metrics,
+    }
+
+
+def load_weights(path: Path, model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+    """Load ``state_dict`` into ``model`` strictly; a mismatch is an :class:`InputError` listing what differs."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    wrong_shape = [
+        f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and state_dict[k].shape != v.shape
+    ]
+    problems = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)):
+        if items:
+            problems.append(
+                f"{label}: {', '.join(items[:4])}" + (f" (+{len(items) - 4})" if len(items) > 4 else "")
+            )
+    if problems:
+        raise InputError(f"{path}: checkpoint does not fit the model architecture ({'; '.join(problems)})")
+    model.load_state_dict(state_dict)
+
+
+def model_from_native(path: Path, payload: dict[str, Any]) -> nn.Module:
+    """Build the model a native checkpoint describes and load its weights."""
+    if payload.get("format") != NATIVE_FORMAT:
+        hint = (
+            " (it looks like a raw state dict: try --checkpoint-format official-han)"
+            if "fc_prob.weight" in payload
+            else ""
+        )
+        raise InputError(f"{path}: not a native avvp checkpoint{hint}")
+    model_config = payload["model"]
+    name = model_config.get("name")
+    if name not in MODELS:
+        raise InputError(f"{path}: unknown model {name!r}; known: {sorted(MODELS)}")
+    try:
+        config = MODELS[name][0].model_validate(model_config)
+    except ValidationError as err:
+        raise InputError(
+            f"{path}: invalid model config in checkpoint ({err.error_count()} problem(s): {err})"
+        ) from None
+    model = build_model(config)
+    load_weights(path, model, payload["state_dict"])
+    return model
+
+
+def map_official_han(
+    path: Path, state_dict: dict[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Rename an official ``MMIL_Net`` state dict to native keys; returns ``(mapped, ignored keys)``.
+
+    A ``module.`` prefix (from ``DataParallel``) is stripped. Keys neither mapped nor known to be unused
+    are an :class:`InputError` (the file is some other architecture).
+    """
+    mapped: dict[str, torch.Tensor] = {}
+    ignored: list[str] = []
+    foreign: list[str] = []
+    for key, value in state_dict.items():
+        bare = key.removeprefix("module.")
+        prefix = next((p for p in OFFICIAL_HAN_PREFIXES if bare.startswith(p)), None)
+        if prefix is not None:
+            mapped[OFFICIAL_HAN_PREFIXES[prefix] + bare[len(prefix) :]] = value
+        elif bare.startswith(OFFICIAL_HAN_UNUSED):
+            ignored.append(key)
+        else:
+            foreign.append(key)
+    if foreign:
+        shown = ", ".join(foreign[:4]) + (f" (+{len(foreign) - 4})" if len(foreign) > 4 else "")
+        raise InputError(f"{path}: not an official HAN (MMIL_Net) state dict; unexpected keys: {shown}")
+    return mapped, ignored
+
+
+def load_model(
+    path: str | Path, checkpoint_format: Literal["native", "official-han"] = "native"
+) -> nn.Module:
+    """Load a model for prediction from a native checkpoint or an official HAN state dict (CPU, eval mode)."""
+    path = Path(path)
+    payload = read_checkpoint(path)
+    if checkpoint_format == "native":
+        model = model_from_native(path, payload)
+    else:
+        state_dict = payload.get("state_dict", payload) if payload.get("format") != NATIVE_FORMAT else None
+        if state_dict is None:
+            raise InputError(f"{path}: this is a native avvp checkpoint; use --checkpoint-format native")
+        mapped, ignored = map_official_han(path, state_dict)
+        model = build_model(ModelConfig())
+        load_weights(path, model, mapped)
+        if ignored:
+            log.info(
+                "%s: ignored %d unused official HAN weight(s): %s", path, len(ignored), ", ".join(ignored)
+            )
+    return model.eval()

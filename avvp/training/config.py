@@ -1,0 +1,198 @@
+"""The training config: a YAML file validated by pydantic (unknown keys and wrong types are errors).
+
+Paths in the config are taken relative to the current directory. Command-line overrides
+(``--set key.sub=value``) are applied to the parsed YAML before validation, so they are checked the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from avvp.data.features import FEATURE_SHAPES
+from avvp.errors import InputError
+from avvp.models import ModelConfig
+
+DEFAULT_SPLIT_FILES = {
+    "train": "AVVP_train.csv",
+    "val": "AVVP_val_pd.csv",
+    "eval_audio": "AVVP_eval_audio.csv",
+    "eval_visual": "AVVP_eval_visual.csv",
+}
+"""File names looked up in ``annotations_dir`` for splits not given explicitly."""
+
+LS_VARIANTS = ("No-LS", "LS-A", "LS-V", "LS-AV")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SplitFiles(_Strict):
+    """Explicit label files; any left out default to the LLP file name in ``annotations_dir``."""
+
+    train: Path | None = None
+    val: Path | None = None
+    eval_audio: Path | None = None
+    eval_visual: Path | None = None
+
+
+class LabelSmoothing(_Strict):
+    """Which modality targets are smoothed, and by how much: ``y_m = (1 - delta_m) y + delta_m / 2``."""
+
+    variant: Literal["No-LS", "LS-A", "LS-V", "LS-AV"] = "LS-V"
+    audio: float = Field(0.1, ge=0.0, lt=1.0, description="delta_a, used by LS-A and LS-AV")
+    visual: float = Field(0.1, ge=0.0, lt=1.0, description="delta_v, used by LS-V and LS-AV")
+
+    def amount(self, modality: Literal["audio", "visual"]) -> float:
+        """The smoothing ``delta`` applied to ``modality`` under this variant (0 when it is not smoothed)."""
+        smoothed = {"No-LS": (), "LS-A": ("audio",), "LS-V": ("visual",), "LS-AV": ("audio", "visual")}
+        return getattr(self, modality) if modality in smoothed[self.variant] else 0.0
+
+
+class LossConfig(_Strict):
+    """Weighted loss terms (names from :data:`avvp.training.losses.LOSS_TERMS`) and label smoothing."""
+
+    terms: dict[str, float] = Field(default_factory=lambda: {"wsl": 1.0, "audio": 1.0, "visual": 1.0})
+    label_smoothing: LabelSmoothing = Field(default_factory=LabelSmoothing)
+    clamp: float = Field(1e-7, ge=0.0, lt=0.5, description="probabilities are clamped to [clamp, 1-clamp]")
+
+    @model_validator(mode="after")
+    def _known_terms(self) -> LossConfig:
+        from avvp.training.losses import LOSS_TERMS
+
+        unknown = sorted(set(self.terms) - set(LOSS_TERMS))
+        if unknown:
+            raise ValueError(f"unknown loss term(s) {unknown}; known: {sorted(LOSS_TERMS)}")
+        if not self.terms:
+            raise ValueError("at least one loss term is needed")
+        return self
+
+
+class OptimizerConfig(_Strict):
+    """Adam with a step learning-rate schedule (``lr * gamma ** (epoch // step_size)``)."""
+
+    lr: float = Field(3e-4, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    step_size: int = Field(10, gt=0, description="epochs between learning-rate drops")
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="factor of each drop")
+
+
+class Thresholds(_Strict):
+    """Decision rule: a segment is positive where its probability and its class's fused video probability pass."""
+
+    segment: float = Field(0.5, gt=0.0, lt=1.0)
+    video: float = Field(0.5, ge=0.0, lt=1.0)
+
+
+class TrainConfig(_Strict):
+    """Everything one training run needs; defaults reproduce the published HAN recipe."""
+
+    features: Path | list[Path] | dict[str, Path] | None = Field(
+        None, description="one feature store, a list of stores, or one store per kind"
+    )
+    annotations_dir: Path | None = Field(None, description="directory with the LLP label files")
+    splits: SplitFiles = Field(default_factory=SplitFiles)
+    output_dir: Path | None = None
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    epochs: int = Field(40, gt=0)
+    batch_size: int = Field(16, gt=0)
+    eval_batch_size: int = Field(256, gt=0)
+    seed: int = 1
+    deterministic: bool = Field(False, description="deterministic kernels (slower on CUDA)")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    mixed_precision: bool = Field(True, description="float16 autocast on CUDA (ignored on CPU)")
+    in_memory: bool = Field(True, description="load whole splits into memory; false reads each batch lazily")
+    num_workers: int = Field(0, ge=0, description="DataLoader workers for lazy loading")
+    attention_bins: int = Field(20, gt=1, description="histogram bins of the attention diagnostics")
+
+    @model_validator(mode="after")
+    def _feature_kinds(self) -> TrainConfig:
+        if isinstance(self.features, dict):
+            unknown = sorted(set(self.features) - set(FEATURE_SHAPES))
+            if unknown:
+                raise ValueError(f"features: unknown kind(s) {unknown}; known: {sorted(FEATURE_SHAPES)}")
+        return self
+
+    def split_file(self, split: str) -> Path:
+        """The label file of ``split`` (train, val, eval_audio, eval_visual)."""
+        explicit = getattr(self.splits, split)
+        if explicit is not None:
+            return explicit
+        if self.annotations_dir is None:
+            raise InputError(f"config: no file for split '{split}': set annotations_dir or splits.{split}")
+        return self.annotations_dir / DEFAULT_SPLIT_FILES[split]
+
+    def require_paths(self, source: str) -> None:
+        """Raise :class:`InputError` naming ``source`` unless features and output_dir are set."""
+        for name, flag in (("features", "--features"), ("output_dir", "--output-dir")):
+            if getattr(self, name) is None:
+                raise InputError(f"{source}: '{name}' is not set; give it in the config or with {flag}")
+
+
+def _format_errors(source: str, err: ValidationError) -> str:
+    lines = []
+    for problem in err.errors():
+        where = ".".join(str(p) for p in problem["loc"]) or "(top level)"
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling and nesting)"
+        lines.append(f"{where}: {message}")
+    return f"{source}: invalid config: " + "; ".join(lines)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """Turn ``["a.b=1", "c=[1, 2]"]`` into ``{"a.b": 1, "c": [1, 2]}`` (values are read as YAML)."""
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set {item!r}: expected KEY=VALUE, e.g. --set epochs=2")
+        try:
+            parsed[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise InputError(f"--set {item!r}: value is not valid YAML ({err})") from None
+    return parsed
+
+
+def _apply(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    node = raw
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise InputError(f"--set {dotted}: '{part}' is not a mapping in the config")
+        node = child
+    node[leaf] = value
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read and validate a YAML training config; ``overrides`` maps dotted keys to values applied first.
+
+    ``path=None`` starts from the defaults. Raises :class:`InputError` naming the file and every problem.
+    """
+    source = str(path) if path is not None else "config"
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: config file not found")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise InputError(f"{path}: not valid YAML ({err})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise InputError(f"{path}: expected a mapping of settings at the top level")
+        raw = loaded or {}
+    for dotted, value in (overrides or {}).items():
+        _apply(raw, dotted, value)
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as err:
+        raise InputError(_format_errors(source, err)) from None

@@ -1,0 +1,309 @@
+"""The training loop: Adam + step schedule, per-epoch validation, model selection, checkpoints, resume.
+
+One run writes into ``output_dir``: ``config.yaml`` (the validated config), ``last.pt`` (full training
+state, every epoch), ``best.pt`` (native model checkpoint of the epoch with the highest segment-level
+Type@AV on the validation split), ``val_metrics.json`` (that epoch's metrics), ``history.jsonl`` (one line
+per epoch: losses, learning rate, timings, validation metrics), ``loss_gaps.jsonl`` and
+``attention.json``/``attention.npz`` (diagnostics of :mod:`avvp.training.diagnostics`, attention on the
+validation split under the best model). Every file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+from tqdm import tqdm
+
+from avvp.data.labels import read_dense_labels, read_weak_labels
+from avvp.device import autocast, resolve_device
+from avvp.errors import InputError
+from avvp.evaluation.metrics import llp_scores
+from avvp.io import atomic_path
+from avvp.models import build_model
+from avvp.training.checkpoints import load_weights, native_payload, read_checkpoint, save_checkpoint
+from avvp.training.config import TrainConfig
+from avvp.training.dataset import SplitDataset, resolve_feature_sources
+from avvp.training.diagnostics import (
+    LossGapTracker,
+    attention_distribution,
+    write_attention,
+    write_json,
+    write_jsonl,
+)
+from avvp.training.losses import Objective
+from avvp.training.predict import decide, predict_probabilities
+
+log = logging.getLogger(__name__)
+SELECTION_METRIC = ("segment", "type")
+"""Model selection: segment-level Type@AV on the validation split (ties go to the later epoch)."""
+
+RESUME_FREE_KEYS = (
+    "epochs",
+    "output_dir",
+    "device",
+    "num_workers",
+    "eval_batch_size",
+    "in_memory",
+    "features",
+    "annotations_dir",
+    "splits",
+)
+"""Settings that may differ between a run and its ``--resume`` (everything else must match)."""
+
+
+@dataclass
+class ValidationData:
+    """The validation split with its dense ground truth, bool ``(N, 10, 25)`` per modality."""
+
+    dataset: SplitDataset
+    gt_audio: np.ndarray
+    gt_visual: np.ndarray
+
+
+def configure_determinism(seed: int, deterministic: bool) -> None:
+    """Seed torch's generators; with ``deterministic``, also demand deterministic kernels."""
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True)
+
+
+def load_data(config: TrainConfig, kinds: tuple[str, ...]) -> tuple[SplitDataset, ValidationData]:
+    """Read labels and features of the train and validation splits (all checks before any output)."""
+    sources = resolve_feature_sources(config.features, kinds)
+    train_labels = read_weak_labels(config.split_file("train"))
+    val_labels = read_weak_labels(config.split_file("val"))
+    for path, labels in ((config.split_file("train"), train_labels), (config.split_file("val"), val_labels)):
+        if len(labels) == 0:
+            raise InputError(f"{path}: the split holds no clips")
+    gt_audio = read_dense_labels(config.split_file("eval_audio"), val_labels.video_ids)
+    gt_visual = read_dense_labels(config.split_file("eval_visual"), val_labels.video_ids)
+    if not (gt_audio.any() or gt_visual.any()):
+        raise InputError(
+            f"{config.split_file('eval_audio')}, {config.split_file('eval_visual')}: no dense labels for any "
+            f"clip of {config.split_file('val')}; validation needs segment-level labels"
+        )
+    train_set = SplitDataset(sources, train_labels.video_ids, train_labels.labels, config.in_memory, "train")
+    val_set = SplitDataset(sources, val_labels.video_ids, val_labels.labels, config.in_memory, "val")
+    return train_set, ValidationData(val_set, gt_audio, gt_visual)
+
+
+def train_epoch(
+    model: nn.Module,
+    loader: torch.utils.data.DataLoader,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    device: torch.device,
+    mixed_precision: bool,
+    gaps: LossGapTracker,
+    desc: str,
+) -> dict[str, float]:
+    """One pass over ``loader``; returns mean loss terms, ``loss``, ``steps``, ``seconds``, ``data_seconds``."""
+    model.train()
+    sums: dict[str, float] = defaultdict(float)
+    steps, data_seconds = 0, 0.0
+    start = tick = perf_counter()
+    progress = tqdm(loader, desc=desc, unit="batch", disable=None, leave=False)
+    for batch in progress:
+        data_seconds += perf_counter() - tick
+        batch = batch.to(device)
+        with autocast(device, mixed_precision):
+            output = model(batch.features)
+        total, terms = objective(output, batch)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(total).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        values = {name: float(value) for name, value in terms.items()}
+        gaps.update(values)
+        for name, value in values.items():
+            sums[name] += value
+        sums["loss"] += float(total.detach())
+        steps += 1
+        progress.set_postfix(loss=f"{sums['loss'] / steps:.4f}")
+        tick = perf_counter()
+    record = {name: value / max(steps, 1) for name, value in sums.items()}
+    record.update(steps=steps, seconds=perf_counter() - start, data_seconds=data_seconds)
+    return record
+
+
+def validate(
+    model: nn.Module, data: ValidationData, config: TrainConfig, device: torch.device
+) -> tuple[dict[str, Any], np.ndarray]:
+    """LLP scores on the validation split and its audio-visual attention ``(N, 10, 2, 25)``."""
+    probabilities = predict_probabilities(
+        model, data.dataset, device, config.eval_batch_size, config.mixed_precision, "validating"
+    )
+    audio, visual = decide(probabilities, config.thresholds.segment, config.thresholds.video)
+    return llp_scores(audio, visual, data.gt_audio, data.gt_visual), probabilities.modality_attention
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in RESUME_FREE_KEYS}
+
+
+def _prepare_output(config: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any] | None:
+    """Check ``output_dir`` and return the saved training state to resume from, if any."""
+    last = config.output_dir / "last.pt"
+    if not last.exists():
+        if resume:
+            log.info("%s: no checkpoint to resume from; starting a new run", last)
+        return None
+    if not resume:
+        if overwrite:
+            return None
+        raise InputError(f"{last}: a run already exists here; pass --resume to continue it or --overwrite")
+    state = read_checkpoint(last)
+    if "training" not in state or "config" not in state:
+        raise InputError(f"{last}: not a training checkpoint written by 'avvp train'")
+    saved, current = _comparable(state["config"]), _comparable(config.model_dump(mode="json"))
+    differing = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
+    if differing:
+        raise InputError(f"{last}: cannot resume: the config differs from the saved run in {differing}")
+    return state
+
+
+def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Train one model as ``config`` says; returns ``{"epoch", "score", "metrics"}`` of the best epoch.
+
+    With ``resume``, continues from ``output_dir/last.pt`` (model, optimizer, schedule, RNG, history), so
+    an interrupted run ends with the same weights as an uninterrupted one on CPU.
+    """
+    config.require_paths("config")
+    output_dir = Path(config.output_dir)
+    state = _prepare_output(config, resume, overwrite)
+    device = resolve_device(config.device)
+    configure_determinism(config.seed, config.deterministic)
+    model = build_model(config.model)
+    train_set, val_data = load_data(config, model.feature_kinds)
+    model.to(device)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.optimizer.lr, weight_decay=config.optimizer.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, config.optimizer.step_size, config.optimizer.gamma)
+    mixed_precision = config.mixed_precision and device.type == "cuda"
+    scaler = torch.amp.GradScaler(device.type, enabled=mixed_precision)
+    objective = Objective(config.loss)
+    gaps = LossGapTracker()
+    history: list[dict[str, Any]] = []
+    gap_records: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"epoch": 0, "score": -math.inf, "metrics": {}}
+    first_epoch = 1
+    if state is not None:
+        training = state["training"]
+        load_weights(output_dir / "last.pt", model, state["state_dict"])
+        optimizer.load_state_dict(training["optimizer"])
+        scheduler.load_state_dict(training["scheduler"])
+        scaler.load_state_dict(training["scaler"])
+        gaps.load_state_dict(training["loss_gaps"])
+        torch.set_rng_state(training["rng"])
+        history, gap_records, best = training["history"], training["loss_gap_records"], training["best"]
+        first_epoch = state["epoch"] + 1
+        log.info("resuming %s after epoch %d", output_dir, state["epoch"])
+    with atomic_path(output_dir / "config.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+
+    for epoch in range(first_epoch, config.epochs + 1):
+        lr = optimizer.param_groups[0]["lr"]
+        loader = train_set.loader(
+            config.batch_size, config.seed * 100_003 + epoch, config.num_workers, device.type == "cuda"
+        )
+        record = train_epoch(
+            model,
+            loader,
+            objective,
+            optimizer,
+            scaler,
+            device,
+            mixed_precision,
+            gaps,
+            f"epoch {epoch}/{config.epochs}",
+        )
+        scheduler.step()
+        start = perf_counter()
+        metrics, attention = validate(model, val_data, config, device)
+        score = metrics[SELECTION_METRIC[0]][SELECTION_METRIC[1]]
+        record = {"epoch": epoch, "lr": lr, **record, "val_seconds": perf_counter() - start}
+        record["val"] = {"segment": metrics["segment"], "event": metrics["event"]}
+        history.append(record)
+        gap_records.append(gaps.close_epoch(epoch))
+        log.info(
+            "epoch %d: loss %.4f (%s), val segment Type@AV %.2f, %.1f s",
+            epoch,
+            record["loss"],
+            ", ".join(f"{n} {record[n]:.4f}" for n in objective.names),
+            score,
+            record["seconds"],
+        )
+        if score >= best["score"]:
+            best = {"epoch": epoch, "score": score, "metrics": metrics}
+            save_checkpoint(output_dir / "best.pt", native_payload(model, epoch, metrics))
+            write_json(
+                output_dir / "val_metrics.json", {"epoch": epoch, "selection": "segment Type@AV", **metrics}
+            )
+            write_attention(output_dir, attention_distribution(attention, config.attention_bins), "val")
+        write_jsonl(output_dir / "history.jsonl", history)
+        write_jsonl(output_dir / "loss_gaps.jsonl", gap_records)
+        payload = native_payload(model, epoch, metrics)
+        payload["config"] = config.model_dump(mode="json")
+        payload["training"] = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": torch.get_rng_state(),
+            "loss_gaps": gaps.state_dict(),
+            "history": history,
+            "loss_gap_records": gap_records,
+            "best": best,
+        }
+        save_checkpoint(output_dir / "last.pt", payload)
+    train_set.close()
+    val_data.dataset.close()
+    return best
+
+
+def train_seeds(config: TrainConfig, seeds: list[int], resume: bool = False, overwrite: bool = False) -> dict:
+    """Train once per seed into ``output_dir/seed_<s>`` and write ``seeds_summary.json`` (mean, std).
+
+    The summary holds each seed's best validation metrics and, per level and metric, the mean and the
+    sample standard deviation (ddof=1; 0 for a single seed) over seeds.
+    """
+    config.require_paths("config")
+    runs = {}
+    for seed in seeds:
+        run_config = config.model_copy(
+            update={"seed": seed, "output_dir": Path(config.output_dir) / f"seed_{seed}"}
+        )
+        runs[seed] = train(run_config, resume=resume, overwrite=overwrite)
+    summary: dict[str, Any] = {
+        "seeds": seeds,
+        "selection": "segment Type@AV",
+        "runs": {},
+        "mean": {},
+        "std": {},
+    }
+    for seed, best in runs.items():
+        summary["runs"][str(seed)] = {
+            "epoch": best["epoch"],
+            **{k: best["metrics"][k] for k in ("segment", "event")},
+        }
+    for level in ("segment", "event"):
+        names = runs[seeds[0]]["metrics"][level].keys()
+        values = {n: np.array([runs[s]["metrics"][level][n] for s in seeds], dtype=float) for n in names}
+        summary["mean"][level] = {n: float(v.mean()) for n, v in values.items()}
+        summary["std"][level] = {n: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for n, v in values.items()}
+    write_json(Path(config.output_dir) / "seeds_summary.json", summary)
+    return summary

@@ -1,0 +1,113 @@
+"""HAN and attentive MMIL pooling: shapes, attention normalisation, aggregation variants, label smoothing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from avvp.models import ModelConfig, ParserOutput, build_model
+from avvp.training.config import LabelSmoothing, LossConfig
+from avvp.training.dataset import Batch
+from avvp.training.losses import Objective, smooth_labels
+
+VARIANTS = [(a, v) for a in ("self", "cross") for v in ("self", "cross")]
+
+
+def features(batch: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return {
+        "vggish": torch.randn(batch, 10, 128, generator=generator),
+        "resnet152": torch.randn(batch, 80, 2048, generator=generator),
+        "r2plus1d": torch.randn(batch, 10, 512, generator=generator),
+    }
+
+
+def tiny(audio: str = "cross", visual: str = "cross", dropout: float = 0.0) -> torch.nn.Module:
+    torch.manual_seed(0)
+    config = ModelConfig(
+        d_model=32, feedforward=48, dropout=dropout, audio_aggregation=audio, visual_aggregation=visual
+    )
+    return build_model(config).eval()
+
+
+@pytest.mark.parametrize(("audio", "visual"), VARIANTS)
+def test_output_shapes_and_attention_normalisation(audio: str, visual: str) -> None:
+    output = tiny(audio, visual)(features(batch=3))
+    assert isinstance(output, ParserOutput)
+    for name in ("global_prob", "audio_prob", "visual_prob"):
+        assert getattr(output, name).shape == (3, 25)
+    for name in ("frame_prob", "temporal_attention", "modality_attention"):
+        assert getattr(output, name).shape == (3, 10, 2, 25)
+    assert output.audio_embedding.shape == output.visual_embedding.shape == (3, 10, 32)
+    ones = torch.ones(3, 2, 25)
+    torch.testing.assert_close(output.temporal_attention.sum(dim=1), ones)
+    torch.testing.assert_close(output.modality_attention.sum(dim=2), torch.ones(3, 10, 25))
+    assert ((output.global_prob >= 0) & (output.global_prob <= 1)).all()
+    # eq. 3: p_wsl = sum over time and modality of W_tp * W_av * P
+    recomputed = (output.temporal_attention * output.modality_attention * output.frame_prob).sum(dim=(1, 2))
+    torch.testing.assert_close(output.global_prob, recomputed)
+
+
+@pytest.mark.parametrize(("audio", "visual"), VARIANTS)
+def test_self_aggregation_ignores_the_other_modality(audio: str, visual: str) -> None:
+    model = tiny(audio, visual)
+    base = features(seed=1)
+    other_visual = {
+        **base,
+        "resnet152": torch.randn_like(base["resnet152"]),
+        "r2plus1d": torch.randn_like(base["r2plus1d"]),
+    }
+    other_audio = {**base, "vggish": torch.randn_like(base["vggish"])}
+    with torch.no_grad():
+        reference = model(base)
+        audio_changed = not torch.allclose(reference.audio_embedding, model(other_visual).audio_embedding)
+        visual_changed = not torch.allclose(reference.visual_embedding, model(other_audio).visual_embedding)
+    assert audio_changed == (audio == "cross")
+    assert visual_changed == (visual == "cross")
+
+
+def test_per_second_resnet_average_equals_frame_input() -> None:
+    model = tiny()
+    frames = features(seed=2)
+    averaged = {**frames, "resnet152": frames["resnet152"].reshape(3, 10, 8, 2048).mean(dim=2)}
+    with torch.no_grad():
+        torch.testing.assert_close(model(frames).global_prob, model(averaged).global_prob)
+
+
+def test_published_sizes() -> None:
+    model = build_model(ModelConfig())
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert shapes["audio_projection.weight"] == (512, 128)
+    assert shapes["frame_projection.weight"] == (512, 2048)
+    assert shapes["motion_projection.weight"] == (512, 512)
+    assert shapes["visual_fusion.weight"] == (512, 1024)
+    assert shapes["han_layer.self_attention.in_proj_weight"] == (1536, 512)
+    assert shapes["han_layer.feedforward_in.weight"] == (512, 512)
+    assert shapes["pooling.classifier.weight"] == (25, 512)
+
+
+def test_label_smoothing_variants() -> None:
+    labels = torch.tensor([[1.0, 0.0]])
+    torch.testing.assert_close(smooth_labels(labels, 0.1), torch.tensor([[0.95, 0.05]]))
+    settings = {
+        v: LabelSmoothing(variant=v, audio=0.2, visual=0.1) for v in ("No-LS", "LS-A", "LS-V", "LS-AV")
+    }
+    amounts = {v: (s.amount("audio"), s.amount("visual")) for v, s in settings.items()}
+    assert amounts == {"No-LS": (0.0, 0.0), "LS-A": (0.2, 0.0), "LS-V": (0.0, 0.1), "LS-AV": (0.2, 0.1)}
+
+
+def test_objective_is_the_weighted_sum_of_its_terms() -> None:
+    model = tiny()
+    output = model(features())
+    labels = torch.zeros(3, 25)
+    labels[:, 0] = 1.0
+    batch = Batch(index=torch.arange(3), video_ids=["a", "b", "c"], features={}, labels=labels)
+    objective = Objective(LossConfig(terms={"wsl": 1.0, "audio": 0.5, "visual": 2.0}))
+    total, terms = objective(output, batch)
+    assert objective.names == ["L_wsl", "L_a", "L_v"]
+    torch.testing.assert_close(total.detach(), terms["L_wsl"] + 0.5 * terms["L_a"] + 2.0 * terms["L_v"])
+    visual_target = 0.9 * labels + 0.05  # HAN's LS-V
+    expected_v = torch.nn.functional.binary_cross_entropy(
+        output.visual_prob.clamp(1e-7, 1 - 1e-7), visual_target
+    )
+    torch.testing.assert_close(terms["L_v"], expected_v.detach())

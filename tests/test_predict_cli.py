@@ -1,0 +1,115 @@
+"""``avvp predict``: output files and shapes, acceptance by ``avvp evaluate``, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from train_helpers import SyntheticSplits, make_splits, train_overrides
+
+from avvp.cli import main
+from avvp.data.labels import read_dense_labels
+from avvp.training.config import load_config
+from avvp.training.predict import Probabilities, decide
+from avvp.training.trainer import train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[SyntheticSplits, Path]:
+    root = tmp_path_factory.mktemp("predict")
+    splits = make_splits(root, num_train=16, num_val=10, seed=3)
+    train(load_config(None, train_overrides(splits, root / "run", epochs=3)))
+    return splits, root / "run"
+
+
+def predict_args(splits: SyntheticSplits, checkpoint: Path, output: Path, *extra: str) -> list[str]:
+    return [
+        "predict", "--checkpoint", str(checkpoint), "--features", str(splits.features),
+        "--split-csv", str(splits.annotations_dir / "AVVP_val_pd.csv"), "--output-dir", str(output),
+        "--device", "cpu", *extra,
+    ]  # fmt: skip
+
+
+def test_predict_writes_files_that_evaluate_accepts(trained, tmp_path: Path) -> None:
+    splits, run = trained
+    out = tmp_path / "pred"
+    assert main(predict_args(splits, run / "best.pt", out)) == 0
+    with h5py.File(out / "probabilities.h5") as handle:
+        assert [v.decode() for v in handle["video_id"][:]] == splits.val_ids
+        n = len(splits.val_ids)
+        assert (
+            handle["global_prob"].shape
+            == handle["audio_prob"].shape
+            == handle["visual_prob"].shape
+            == (n, 25)
+        )
+        assert handle["frame_prob"].shape == (n, 10, 2, 25)
+        frame_prob = handle["frame_prob"][:]
+        global_prob = handle["global_prob"][:]
+    assert ((frame_prob >= 0) & (frame_prob <= 1)).all()
+    metrics_path = tmp_path / "metrics.json"
+    ann = splits.annotations_dir
+    code = main(
+        ["evaluate", "--split-csv", str(ann / "AVVP_val_pd.csv"), "--gt-audio", str(ann / "AVVP_eval_audio.csv"),
+         "--gt-visual", str(ann / "AVVP_eval_visual.csv"), "--pred-audio", str(out / "pred_audio.csv"),
+         "--pred-visual", str(out / "pred_visual.csv"), "--output", str(metrics_path)]
+    )  # fmt: skip
+    assert code == 0
+    # the event files say exactly what the decision rule says about the saved probabilities
+    probabilities = Probabilities(splits.val_ids, global_prob, None, None, frame_prob, None)
+    audio, visual = decide(probabilities)
+    np.testing.assert_array_equal(read_dense_labels(out / "pred_audio.csv", splits.val_ids), audio)
+    np.testing.assert_array_equal(read_dense_labels(out / "pred_visual.csv", splits.val_ids), visual)
+    # and the best checkpoint scores on val what training recorded for it
+    scored = json.loads(metrics_path.read_text())
+    recorded = json.loads((run / "val_metrics.json").read_text())
+    assert scored["segment"]["type"] == pytest.approx(recorded["segment"]["type"])
+    assert json.loads((out / "attention.json").read_text())["split"] == "AVVP_val_pd"
+
+
+def test_thresholds_change_the_decisions(trained, tmp_path: Path) -> None:
+    splits, run = trained
+    assert (
+        main(
+            predict_args(
+                splits,
+                run / "best.pt",
+                tmp_path / "all",
+                "--segment-threshold",
+                "0.01",
+                "--video-threshold",
+                "0",
+            )
+        )
+        == 0
+    )
+    rows = (tmp_path / "all" / "pred_audio.csv").read_text().splitlines()[1:]
+    # every class of every clip is one 0-10 event when nothing is filtered
+    assert len(rows) == 25 * len(splits.val_ids) and all("\t0\t10\t" in row for row in rows)
+
+
+def test_wrong_architecture_and_missing_features_overwrite_nothing(trained, tmp_path: Path, capsys) -> None:
+    splits, run = trained
+    out = tmp_path / "pred"
+    out.mkdir()
+    (out / "pred_audio.csv").write_text("keep me\n")
+    broken = torch.load(run / "best.pt", weights_only=True)
+    broken["model"]["d_model"] = 64
+    torch.save(broken, tmp_path / "broken.pt")
+    assert main(predict_args(splits, tmp_path / "broken.pt", out)) == 2
+    assert "does not fit the model architecture" in capsys.readouterr().err
+    assert main(predict_args(splits, run / "best.pt", out, "--checkpoint-format", "official-han")) == 2
+    assert "use --checkpoint-format native" in capsys.readouterr().err
+
+    split = tmp_path / "split.csv"
+    split.write_text((splits.annotations_dir / "AVVP_val_pd.csv").read_text() + "zz000000009_0_10\tDog\n")
+    args = predict_args(splits, run / "best.pt", out)
+    args[args.index("--split-csv") + 1] = str(split)
+    assert main(args) == 2
+    assert "no 'vggish' features: zz000000009_0_10" in capsys.readouterr().err
+    assert (out / "pred_audio.csv").read_text() == "keep me\n"
+    assert sorted(p.name for p in out.iterdir()) == ["pred_audio.csv"]
