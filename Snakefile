@@ -1,0 +1,31 @@
+# The AVVP workflow: clips -> features -> parsing models -> LLP evaluation -> report.
+# Default target: the whole synthetic demo (config/config.yaml). The LLP dataset: --configfile config/llp.yaml.
+# Usage and options: docs/workflow.md.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+# The demo config is the default; a --configfile replaces it instead of being merged into it.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/download.smk"
+include: "workflow/rules/extract.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.report.output,

@@ -1,0 +1,96 @@
+"""The report's figures (PNG, matplotlib without a display): per-class F1, modality attention, training curves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from avvp.io import atomic_path
+from avvp.reports.inputs import Experiment
+
+
+def _save(figure: plt.Figure, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def present_classes(methods: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Classes with a segment-level per-class F1 in any of ``methods`` ((name, metrics) pairs), in class order."""
+    first = methods[0][1]["per_class"]["segment"]["audio"]
+    return [
+        c
+        for c in first
+        if any(
+            m["per_class"]["segment"][mod][c] is not None for _, m in methods for mod in ("audio", "visual")
+        )
+    ]
+
+
+def per_class_f1(methods: Sequence[tuple[str, dict[str, Any]]], path: Path) -> Path:
+    """Grouped bars of segment-level per-class F1 (%), audio and visual panels, one bar per method."""
+    classes = present_classes(methods)
+    figure, axes = plt.subplots(2, 1, figsize=(max(6.0, 0.9 * len(classes) + 2), 6.5), sharex=True)
+    width = 0.8 / len(methods)
+    x = np.arange(len(classes))
+    for ax, modality in zip(axes, ("audio", "visual"), strict=True):
+        for i, (name, metrics) in enumerate(methods):
+            scores = [metrics["per_class"]["segment"][modality][c] or 0.0 for c in classes]
+            ax.bar(x + (i - (len(methods) - 1) / 2) * width, scores, width, label=name)
+        ax.set_ylabel(f"{modality} F1 (%)")
+        ax.set_ylim(0, 100)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize="small", ncols=min(len(methods), 4))
+    axes[1].set_xticks(x, classes, rotation=45, ha="right")
+    axes[0].set_title("Segment-level F1 per class (TP/FP/FN pooled over the split)")
+    return _save(figure, path)
+
+
+def attention(experiments: Sequence[Experiment], classes: Sequence[str], path: Path) -> Path | None:
+    """Per experiment, the distribution of the audio share of the modality attention for each class."""
+    shown = [e for e in experiments if e.attention]
+    if not shown:
+        return None
+    figure, axes = plt.subplots(1, len(shown), figsize=(5.5 * len(shown), 3.8), squeeze=False)
+    for ax, experiment in zip(axes[0], shown, strict=True):
+        edges = np.asarray(experiment.attention["bin_edges"])
+        centres = (edges[:-1] + edges[1:]) / 2
+        for name in classes:
+            counts = np.asarray(experiment.attention["classes"][name]["histogram"], dtype=float)
+            if counts.sum() > 0:
+                ax.plot(centres, counts / counts.sum(), drawstyle="steps-mid", label=name)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("audio share of the modality attention (visual = 1 - audio)")
+        ax.set_ylabel("fraction of segments")
+        ax.set_title(f"{experiment.name} ({experiment.attention.get('split', '?')} split)")
+        ax.legend(fontsize="x-small")
+    return _save(figure, path)
+
+
+def training_curves(experiments: Sequence[Experiment], path: Path) -> Path | None:
+    """Training loss and validation segment-level F1 (audio, visual, Type@AV) per epoch."""
+    shown = [e for e in experiments if e.history]
+    if not shown:
+        return None
+    figure, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for experiment in shown:
+        epochs = [r["epoch"] for r in experiment.history]
+        loss_ax.plot(epochs, [r["loss"] for r in experiment.history], label=experiment.name)
+        for metric, style in (("type", "-"), ("audio", "--"), ("visual", ":")):
+            values = [r.get("val", {}).get("segment", {}).get(metric) for r in experiment.history]
+            if any(v is not None for v in values):
+                val_ax.plot(epochs, values, style, label=f"{experiment.name} {metric}")
+    loss_ax.set(xlabel="epoch", ylabel="training loss", title="Training loss")
+    val_ax.set(xlabel="epoch", ylabel="F1 (%)", title="Validation, segment level")
+    for ax in (loss_ax, val_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small")
+    return _save(figure, path)

@@ -1,0 +1,244 @@
+"""Building the run report as Markdown, and as one self-contained HTML page (figures embedded)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from markdown_it import MarkdownIt
+
+from avvp.io import atomic_path
+from avvp.reports import figures
+from avvp.reports.inputs import (
+    LEVELS,
+    METRIC_TITLES,
+    METRICS,
+    Coverage,
+    Experiment,
+    read_coverage,
+    read_feature_identity,
+    read_reference,
+)
+
+BASELINE_NAME = "weak-label baseline"
+MISSING_SHOWN = 20
+ATTENTION = "Modality attention"
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows; ``figures`` maps a caption to a PNG path."""
+
+    run: str
+    paper: str
+    experiments: list[Experiment]
+    baseline: dict[str, Any] | None
+    reference: dict[tuple[str, str], dict[str, float]]
+    coverage: Coverage | None
+    features: dict[str, dict[str, Any]]
+    figures: dict[str, Path]
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    cells = [[str(c).replace("|", "\\|") for c in row] for row in rows]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(row) + " |" for row in cells),
+    ]
+
+
+def _scores(values: dict[str, float]) -> list[str]:
+    return [f"{values[m]:.1f}" for m in METRICS]
+
+
+def _score_rows(data: ReportData) -> list[list[str]]:
+    rows = []
+    for experiment in data.experiments:
+        for level in LEVELS:
+            rows.append([f"**{experiment.name}** (this run)", level, *_scores(experiment.metrics[level])])
+            paper = data.reference.get((experiment.paper_method, level))
+            label = f"paper {data.paper}: {experiment.paper_method}"
+            rows.append([label, level, *(_scores(paper) if paper else ["n/a"] * len(METRICS))])
+    if data.baseline:
+        rows += [[BASELINE_NAME, level, *_scores(data.baseline[level])] for level in LEVELS]
+    return rows
+
+
+def _evaluated_on(metrics: dict[str, Any]) -> str:
+    split = metrics.get("files", {}).get("split", "the evaluation split")
+    return f"Evaluated on {metrics.get('videos', '?')} clips of `{split}`."
+
+
+def _learning_rows(data: ReportData) -> list[list[str]]:
+    base = data.baseline["segment"]
+    rows = [[BASELINE_NAME, f"{base['audio']:.1f}", f"{base['visual']:.1f}", "", ""]]
+    for e in data.experiments:
+        seg = e.metrics["segment"]
+        rows.append(
+            [
+                e.name,
+                f"{seg['audio']:.1f}",
+                f"{seg['visual']:.1f}",
+                f"{seg['audio'] - base['audio']:+.1f}",
+                f"{seg['visual'] - base['visual']:+.1f}",
+            ]
+        )
+    return rows
+
+
+def _attention_rows(data: ReportData, classes: Sequence[str]) -> list[list[str]]:
+    shown = [e for e in data.experiments if e.attention]
+    return [
+        [
+            c,
+            *(
+                f"{e.attention['classes'][c]['mean_audio']:.2f} ± {e.attention['classes'][c]['std_audio']:.2f}"
+                for e in shown
+            ),
+        ]
+        for c in classes
+    ]
+
+
+def _coverage_lines(coverage: Coverage | None, features: dict[str, dict[str, Any]]) -> list[str]:
+    lines = []
+    if coverage is None:
+        lines.append("Features were imported from released files; no videos were fetched.")
+    else:
+        available = coverage.total - len(coverage.missing)
+        lines.append(
+            f"{available} of {coverage.total} clips are available; **{len(coverage.missing)} missing**."
+        )
+        lines += ["", *_table(["download status", "clips"], list(coverage.by_status.items()))]
+        if coverage.missing:
+            shown = ", ".join(coverage.missing[:MISSING_SHOWN])
+            more = len(coverage.missing) - MISSING_SHOWN
+            lines += ["", f"Missing: {shown}" + (f", ... ({more} more)" if more > 0 else "")]
+    lines += [
+        "",
+        *_table(["feature kind", "clips with features"], [[k, v["clips"]] for k, v in features.items()]),
+    ]
+    return lines
+
+
+def _identity_rows(features: dict[str, dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for kind, attrs in features.items():
+        others = {k: v for k, v in attrs.items() if k not in ("clips", "extractor", "weights", "versions")}
+        details = "; ".join(f"{k}={v}" for k, v in sorted(others.items()))
+        rows.append([kind, attrs.get("extractor", "?"), f"`{attrs.get('weights', 'unknown')}`", details])
+    return rows
+
+
+def render_markdown(data: ReportData, image: Callable[[Path], str]) -> str:
+    """The report as Markdown; ``image(path)`` gives the reference written for each figure."""
+    lines = [
+        f"# AVVP report: run `{data.run}`",
+        "",
+        f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. F1 scores in percent with the LLP protocol "
+        f"(segment and event level; Type@AV and Event@AV as defined by LLP), beside the numbers paper "
+        f"{data.paper} reports on the LLP test set for the same method.",
+        "",
+        "## Scores",
+        "",
+        _evaluated_on(data.experiments[0].metrics),
+        "",
+        *_table(["method", "level", *METRIC_TITLES], _score_rows(data)),
+    ]
+    if data.baseline:
+        lines += [
+            "",
+            "## Does the model learn?",
+            "",
+            f"Segment-level F1 against the {BASELINE_NAME}, which predicts every true video-level label in all "
+            "ten segments of both modalities (it knows which events occur, not when or where).",
+            "",
+            *_table(
+                ["method", "audio F1", "visual F1", "audio vs baseline", "visual vs baseline"],
+                _learning_rows(data),
+            ),
+        ]
+    classes = figures.present_classes([(e.name, e.metrics) for e in data.experiments])
+    for caption, path in data.figures.items():
+        lines += ["", f"## {caption}", "", f"![{caption}]({image(path)})"]
+        if caption == ATTENTION:
+            header = [
+                "class",
+                *(f"{e.name}: audio share (mean ± sd)" for e in data.experiments if e.attention),
+            ]
+            lines += ["", "Mean audio share per class:", "", *_table(header, _attention_rows(data, classes))]
+    lines += ["", "## Dataset coverage", "", *_coverage_lines(data.coverage, data.features)]
+    lines += [
+        "",
+        "## Feature weights",
+        "",
+        "Identity of the networks the features come from, as recorded in the feature store. "
+        "`random-init` weights make features for testing the pipeline only: their scores say nothing about "
+        "the published models.",
+        "",
+        *_table(["kind", "extractor", "weights", "parameters"], _identity_rows(data.features)),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def render_html(data: ReportData) -> str:
+    """The report as one HTML page with the figures embedded as data URIs."""
+    body = MarkdownIt("commonmark").enable("table").render(render_markdown(data, _data_uri))
+    style = (
+        "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
+    )
+    title = html.escape(f"AVVP report: {data.run}")
+    return f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{style}</style></head>\n<body>\n{body}</body></html>\n'
+
+
+def build_report(
+    run: str,
+    experiments: list[Experiment],
+    baseline: dict[str, Any] | None,
+    reference_csv: str | Path,
+    paper: str,
+    features: str | Path,
+    manifests: Sequence[str | Path],
+    output_md: str | Path,
+    output_html: str | Path,
+) -> ReportData:
+    """Gather the inputs, draw the figures beside ``output_md`` (``figures/``) and write both reports."""
+    output_md = Path(output_md)
+    figure_dir = output_md.parent / "figures"
+    methods = [(e.name, e.metrics) for e in experiments] + ([(BASELINE_NAME, baseline)] if baseline else [])
+    classes = figures.present_classes(methods)
+    drawn = {
+        "Per-class F1": figures.per_class_f1(methods, figure_dir / "per_class_f1.png"),
+        ATTENTION: figures.attention(experiments, classes, figure_dir / "attention.png"),
+        "Training curves": figures.training_curves(experiments, figure_dir / "training_curves.png"),
+    }
+    data = ReportData(
+        run=run,
+        paper=paper,
+        experiments=experiments,
+        baseline=baseline,
+        reference=read_reference(reference_csv, paper),
+        coverage=read_coverage(manifests),
+        features=read_feature_identity(features),
+        figures={caption: path for caption, path in drawn.items() if path is not None},
+    )
+    with atomic_path(output_md) as tmp:
+        tmp.write_text(
+            render_markdown(data, lambda p: p.relative_to(output_md.parent).as_posix()), encoding="utf-8"
+        )
+    with atomic_path(output_html) as tmp:
+        tmp.write_text(render_html(data), encoding="utf-8")
+    return data

@@ -1,0 +1,103 @@
+"""The Snakemake workflow's DAG: demo and LLP dry runs, config validation, lint, SLURM profile."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+
+import pytest
+import yaml
+from workflow_helpers import fresh_checkout, job_counts, snakemake
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory):
+    return fresh_checkout(tmp_path_factory.mktemp("checkout"))
+
+
+def test_demo_dry_run_builds_the_whole_default_target(checkout):
+    done = snakemake(checkout, "-n")
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = job_counts(done.stdout)
+    assert counts == {
+        "make_demo": 1, "shard_clips": 1, "download": 2, "extract": 2, "merge_features": 1, "train_config": 2,
+        "train": 2, "predict": 2, "weak_baseline": 1, "evaluate": 3, "report": 1, "all": 1, "total": 19,
+    }  # fmt: skip
+
+
+def test_llp_dry_run_has_sharded_jobs_and_is_fast(checkout, llp_dir):
+    start = time.perf_counter()
+    done = snakemake(
+        checkout, "-n", "--configfile", "config/llp.yaml", "--config", f"annotations_dir={llp_dir}"
+    )
+    elapsed = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = job_counts(done.stdout)
+    assert counts["download"] == counts["extract"] == 40
+    assert counts["train"] == 2 and counts["evaluate"] == 3 and "make_demo" not in counts
+    assert elapsed < 30, f"LLP dry run took {elapsed:.1f} s"
+
+
+def test_llp_config_replaces_the_demo_config(checkout, llp_dir):
+    done = snakemake(
+        checkout, "results/llp/train/han.yaml", "--configfile", "config/llp.yaml",
+        "--config", f"annotations_dir={llp_dir}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    han = yaml.safe_load((checkout / "results" / "llp" / "train" / "han.yaml").read_text())
+    assert han == {
+        "model": {"audio_aggregation": "cross", "visual_aggregation": "cross"},
+        "annotations_dir": str(llp_dir),
+    }
+
+
+def test_imported_features_skip_videos(checkout, llp_dir):
+    imports = "features={source: import, import: {vggish: /f/v, res152: /f/r, r2plus1d: /f/3}}"
+    done = snakemake(
+        checkout,
+        "-n",
+        "-p",
+        "--configfile",
+        "config/llp.yaml",
+        "--config",
+        f"annotations_dir={llp_dir}",
+        imports,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = job_counts(done.stdout)
+    assert counts["import_features"] == 1
+    assert not {"download", "extract", "shard_clips"} & set(counts)
+    assert "avvp import-features --vggish /f/v --res152 /f/r --r2plus1d /f/3" in done.stdout
+
+
+def test_invalid_config_is_rejected_naming_the_key(checkout):
+    done = snakemake(checkout, "-n", "--config", "shards=0")
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert "On instance'shards'" in output.replace("[", "").replace("]", "") and "minimum" in output
+
+
+def test_lint_is_clean(checkout):
+    done = snakemake(checkout, "--lint")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "Congratulations, your workflow is in a good condition!" in done.stdout + done.stderr
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
+    reason="the SLURM executor plugin is not installed (pip install 'avvp[slurm]')",
+)
+def test_slurm_profile_requests_gpus_as_generic_resources(checkout, llp_dir):
+    done = snakemake(
+        checkout, "-n", "--workflow-profile", "workflow/profiles/slurm", "--configfile", "config/llp.yaml",
+        "--config", f"annotations_dir={llp_dir}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    blocks = done.stdout.split("\n\n")
+    extract = next(b for b in blocks if "rule extract:" in b)
+    train = next(b for b in blocks if "rule train:" in b)
+    assert "gpu=1" in extract and "gpu=1" in train
+    download = next(b for b in blocks if "rule download:" in b)
+    assert "gpu=" not in download
+    profile = yaml.safe_load((checkout / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["executor"] == "slurm" and "slurm_extra" not in str(profile)

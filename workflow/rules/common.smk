@@ -1,0 +1,106 @@
+# Paths and input functions shared by the rules. Kept cheap: every cluster job re-parses this file.
+
+import yaml
+
+DATA = Path(config["data_root"])
+RESULTS = Path("results") / config["run"]
+LOGS = Path("logs") / config["run"]
+BENCHMARKS = RESULTS / "benchmarks"
+SHARDS = [f"{i:03d}" for i in range(config["shards"])]
+EXPERIMENTS = list(config["experiments"])
+SPLIT_FILES = {"train": "AVVP_train.csv", "val": "AVVP_val_pd.csv", "test": "AVVP_test_pd.csv"}
+FEATURES = DATA / "features" / "features.h5"
+CONDA_ENV = "avvp"
+"""Named conda environment the rules run in with --sdm conda (see docs/workflow.md); ignored otherwise."""
+
+
+wildcard_constraints:
+    shard=r"\d{3}",
+    experiment="|".join(EXPERIMENTS),
+
+
+def annotations_dir():
+    """The folder of the AVVP_*.csv label files: written by make_demo, or the LLP folder."""
+    if config["dataset"] == "demo":
+        return DATA / "annotations"
+    if not config.get("annotations_dir"):
+        raise ValueError("config: dataset 'llp' needs annotations_dir (e.g. --config annotations_dir=data/llp/annotations)")
+    return Path(config["annotations_dir"])
+
+
+def annotation(name):
+    """Path of one annotation file."""
+    return annotations_dir() / name
+
+
+def eval_split_csv():
+    """Weak-label file of the split that is predicted and scored."""
+    return annotation(SPLIT_FILES[config["evaluation"]["split"]])
+
+
+def source_videos(wildcards):
+    """The demo's videos folder (so downloads wait for make_demo); nothing for LLP."""
+    return [DATA / "videos"] if config["dataset"] == "demo" else []
+
+
+def source_dir_option(wildcards):
+    """The --source-dir option of 'avvp download', or nothing."""
+    source = config["videos"]["source_dir"]
+    return ["--source-dir", source] if source else []
+
+
+def deep_merge(base, update):
+    """A copy of mapping ``base`` with ``update`` merged in, recursively."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def train_settings(experiment):
+    """The 'avvp train' config of one experiment: shared settings, its own, and the workflow's paths."""
+    settings = deep_merge(config["training"], config["experiments"][experiment]["train"])
+    return deep_merge(settings, {"annotations_dir": str(annotations_dir())})
+
+
+def write_yaml(path, data):
+    """Write ``data`` as YAML to ``path``."""
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def frame_size_option(wildcards):
+    """The extractor's reduced-frame option, or nothing for the published sizes."""
+    size = config["features"]["frame_size"]
+    return ["--frame-size", str(size)] if size else []
+
+
+def import_options(wildcards):
+    """The folder options of 'avvp import-features'; each of the three folders must be configured."""
+    folders = config["features"]["import"]
+    missing = [kind for kind, folder in folders.items() if not folder]
+    if missing or len(folders) < 3:
+        raise ValueError("config: features.source 'import' needs features.import.vggish, .res152 and .r2plus1d")
+    return [arg for kind in ("vggish", "res152", "r2plus1d") for arg in (f"--{kind}", folders[kind])]
+
+
+def manifests_input(wildcards):
+    """Download manifests of every shard (none when features are imported: there are no videos then)."""
+    if config["features"]["source"] == "import":
+        return []
+    return expand(DATA / "manifests" / "{shard}.tsv", shard=SHARDS)
+
+
+def manifest_options(wildcards, input):
+    """'--manifest PATH' for each download manifest."""
+    return [arg for path in input.manifests for arg in ("--manifest", path)]
+
+
+def report_experiment_options(wildcards):
+    """'--experiment NAME PAPER_METHOD' for 'avvp report', one pair per experiment."""
+    options = []
+    for name, spec in config["experiments"].items():
+        options += ["--experiment", name, spec["paper_method"]]
+    return options

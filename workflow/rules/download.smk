@@ -1,0 +1,76 @@
+# Stage 1: the clips. The demo generates them; LLP shards its clip list and downloads (or links) each shard.
+
+if config["dataset"] == "demo":
+
+    rule make_demo:
+        output:
+            videos=directory(DATA / "videos"),
+            annotations=[annotation(name) for name in (*SPLIT_FILES.values(), "AVVP_dataset_full.csv", "AVVP_eval_audio.csv", "AVVP_eval_visual.csv")],
+        params:
+            output=DATA,
+            demo=config["demo"],
+        log:
+            LOGS / "make_demo.log",
+        conda:
+            CONDA_ENV
+        shell:
+            "avvp make-demo --output {params.output:q} --seed {params.demo[seed]} --num-train {params.demo[num_train]}"
+            " --num-val {params.demo[num_val]} --num-test {params.demo[num_test]}"
+            " --num-classes {params.demo[num_classes]} --frame-size {params.demo[frame_size]}"
+            " --fps {params.demo[fps]} > {log} 2>&1"
+
+else:
+
+    rule fetch_annotations:
+        output:
+            [annotation(name) for name in (*SPLIT_FILES.values(), "AVVP_dataset_full.csv", "AVVP_eval_audio.csv", "AVVP_eval_visual.csv")],
+        params:
+            dest=annotations_dir(),
+        log:
+            LOGS / "fetch_annotations.log",
+        conda:
+            CONDA_ENV
+        shell:
+            "avvp fetch-annotations --dest {params.dest:q} > {log} 2>&1"
+
+
+rule shard_clips:
+    input:
+        annotation("AVVP_dataset_full.csv"),
+    output:
+        expand(DATA / "shards" / "{shard}.txt", shard=SHARDS),
+    params:
+        shards=len(SHARDS),
+        output_dir=DATA / "shards",
+    log:
+        LOGS / "shard_clips.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "avvp shard --clips {input:q} --num-shards {params.shards} --output-dir {params.output_dir:q} > {log} 2>&1"
+
+
+rule download:
+    input:
+        clips=DATA / "shards" / "{shard}.txt",
+        source=source_videos,
+    output:
+        manifest=DATA / "manifests" / "{shard}.tsv",
+        videos=DATA / "manifests" / "{shard}.videos.txt",
+    params:
+        video_dir=DATA / "videos",
+        source=source_dir_option,
+        yt_dlp=config["videos"]["yt_dlp"],
+    log:
+        LOGS / "download" / "{shard}.log",
+    benchmark:
+        BENCHMARKS / "download" / "{shard}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=600,
+    conda:
+        CONDA_ENV
+    shell:
+        "avvp download --clips {input.clips:q} --video-dir {params.video_dir:q} {params.source:q}"
+        " --yt-dlp {params.yt_dlp:q} --manifest {output.manifest:q} --video-list {output.videos:q} > {log} 2>&1"

@@ -1,0 +1,65 @@
+# Stage 2: the feature store. Extracted shard by shard and merged, or imported from released features.
+
+if config["features"]["source"] == "extract":
+
+    rule extract:
+        input:
+            DATA / "manifests" / "{shard}.videos.txt",
+        output:
+            DATA / "features" / "shards" / "{shard}.h5",
+        params:
+            kinds=",".join(config["features"]["kinds"]),
+            weights=config["features"]["weights"],
+            frame_size=frame_size_option,
+        log:
+            LOGS / "extract" / "{shard}.log",
+        benchmark:
+            BENCHMARKS / "extract" / "{shard}.tsv"
+        threads: 4
+        resources:
+            gpu=1,
+            mem_mb=16000,
+            runtime=240,
+        conda:
+            CONDA_ENV
+        shell:
+            "OMP_NUM_THREADS={threads} avvp extract --videos {input:q} --kinds {params.kinds:q}"
+            " --output {output:q} --weights {params.weights:q} --device auto {params.frame_size:q} > {log} 2>&1"
+
+    rule merge_features:
+        input:
+            expand(DATA / "features" / "shards" / "{shard}.h5", shard=SHARDS),
+        output:
+            FEATURES,
+        params:
+            dtype=config["features"]["dtype"],
+        log:
+            LOGS / "merge_features.log",
+        benchmark:
+            BENCHMARKS / "merge_features.tsv"
+        resources:
+            mem_mb=4000,
+            runtime=120,
+        conda:
+            CONDA_ENV
+        shell:
+            "avvp merge-features {input:q} --output {output:q} --dtype {params.dtype} > {log} 2>&1"
+
+else:
+
+    rule import_features:
+        output:
+            FEATURES,
+        params:
+            folders=import_options,
+        log:
+            LOGS / "import_features.log",
+        benchmark:
+            BENCHMARKS / "import_features.tsv"
+        resources:
+            mem_mb=8000,
+            runtime=120,
+        conda:
+            CONDA_ENV
+        shell:
+            "avvp import-features {params.folders:q} --output {output:q} > {log} 2>&1"

@@ -1,0 +1,29 @@
+# Stage 5: the run's report (Markdown + self-contained HTML), also gathered by 'snakemake --report'.
+
+
+rule report:
+    input:
+        metrics=expand(RESULTS / "metrics" / "{method}.json", method=[*EXPERIMENTS, "weak_baseline"]),
+        checkpoints=expand(RESULTS / "train" / "{experiment}" / "best.pt", experiment=EXPERIMENTS),
+        probabilities=expand(RESULTS / "predict" / "{experiment}" / "probabilities.h5", experiment=EXPERIMENTS),
+        manifests=manifests_input,
+        features=FEATURES,
+        reference=config["reference"]["results"],
+    output:
+        markdown=report(RESULTS / "report" / "report.md", category="Report", labels={"format": "Markdown"}),
+        html=report(RESULTS / "report" / "report.html", category="Report", labels={"format": "HTML"}),
+    params:
+        experiments=report_experiment_options,
+        paper=config["reference"]["paper"],
+        run=config["run"],
+        results=RESULTS,
+        baseline=RESULTS / "metrics" / "weak_baseline.json",
+        manifests=manifest_options,
+    log:
+        LOGS / "report.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "avvp report --run-name {params.run:q} --results-dir {params.results:q} {params.experiments:q} --baseline {params.baseline:q}"
+        " --features {input.features:q} {params.manifests:q} --reference {input.reference:q} --paper {params.paper:q}"
+        " --output-md {output.markdown:q} --output-html {output.html:q} > {log} 2>&1"
