@@ -1,0 +1,145 @@
+"""``avvp extract``: ResNet152, R(2+1)D-18 and VGGish features of raw clips into one feature-store shard."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from avvp.data.features import FEATURE_SHAPES, STORAGE_DTYPES
+from avvp.device import DEVICE_CHOICES, resolve_device
+from avvp.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def _kinds(value: str) -> list[str]:
+    kinds = [k.strip() for k in value.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in FEATURE_SHAPES]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(
+            f"unknown kind(s) {unknown or value!r}; choose from {list(FEATURE_SHAPES)}"
+        )
+    return list(dict.fromkeys(kinds))
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return number
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``avvp extract``."""
+    parser = subparsers.add_parser(
+        "extract",
+        help="extract ResNet152 / R(2+1)D-18 / VGGish features of raw clips into an HDF5 shard",
+        description=(
+            "Decode clips in memory (frames as 'ffmpeg -r 8' would give them, 80 sampled; first 10 s of audio "
+            "at 16 kHz), run the feature networks in batches and write one feature-store shard plus a failure "
+            "manifest SHARD.failures.tsv (video_id, stage, reason). Bad clips are recorded, never fatal; "
+            "clips shorter than 10 s are padded (last frame / silence) and recorded."
+        ),
+    )
+    parser.add_argument(
+        "--videos", required=True, help="directory of clips, or a text file with one path per line"
+    )
+    parser.add_argument("--output", required=True, help="shard to write, e.g. features/shard-000.h5")
+    parser.add_argument(
+        "--kinds",
+        type=_kinds,
+        default=list(FEATURE_SHAPES),
+        help="comma-separated feature kinds (default: all of %(default)s)",
+    )
+    parser.add_argument(
+        "--weights",
+        default="pretrained",
+        help=(
+            "pretrained (published weights, downloaded once to the torch / TF-Hub cache), random (seeded "
+            "random initialisation, stamped random-init), a checkpoint PATH, or per kind, e.g. "
+            "'resnet152=pretrained,vggish=vggish.pt' (default: %(default)s)"
+        ),
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of --weights random (default: %(default)s)")
+    parser.add_argument(
+        "--device", default="auto", help=f"one of {DEVICE_CHOICES} or cuda:N; auto takes a GPU when present"
+    )
+    parser.add_argument(
+        "--image-size",
+        type=_positive,
+        default=224,
+        help="ResNet152 crop size (default 224 as released; e.g. 112 for a fast demo, stamped in the store)",
+    )
+    parser.add_argument(
+        "--clip-size",
+        type=_positive,
+        default=112,
+        help="R(2+1)D-18 frame size (default 112 as released; smaller only for fast demos, stamped in the store)",
+    )
+    parser.add_argument(
+        "--vggish-backend",
+        choices=("torch", "tfhub"),
+        default="torch",
+        help="run VGGish in PyTorch (default) or through TensorFlow Hub (needs the tfhub extra)",
+    )
+    parser.add_argument(
+        "--vggish-handle",
+        default=None,
+        help="TF-Hub handle (URL or local SavedModel directory) of google/vggish/1, for --vggish-backend tfhub "
+        "or pretrained PyTorch weights",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="decoding worker processes (0: in-process)")
+    parser.add_argument(
+        "--batch-clips", type=_positive, default=4, help="clips per batch (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--frame-batch",
+        type=_positive,
+        default=80,
+        help="input frames (or audio examples) per network forward call; lower it if memory runs out",
+    )
+    parser.add_argument(
+        "--dtype", choices=STORAGE_DTYPES, default="float32", help="storage dtype of the features"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Extract the shard; exit 0 even when some clips failed (they are in the manifest)."""
+    from extractors.networks import NetworkOptions, build_networks
+    from extractors.pipeline import extract_shard, list_videos, manifest_path
+    from extractors.vggish_tf import DEFAULT_HANDLE
+    from extractors.weights import parse_weights_option
+
+    if args.workers < 0:
+        raise InputError(f"--workers {args.workers}: must be 0 or more")
+    videos = list_videos(args.videos)
+    options = NetworkOptions(
+        weights=parse_weights_option(args.weights, args.kinds),
+        seed=args.seed,
+        image_size=args.image_size,
+        clip_size=args.clip_size,
+        vggish_backend=args.vggish_backend,
+        vggish_handle=args.vggish_handle or DEFAULT_HANDLE,
+    )
+    networks = build_networks(args.kinds, options, resolve_device(args.device))
+    result = extract_shard(
+        videos,
+        args.output,
+        networks,
+        workers=args.workers,
+        batch_clips=args.batch_clips,
+        chunk_rows=args.frame_batch,
+        dtype=args.dtype,
+        progress=not args.no_progress,
+    )
+    written = ", ".join(f"{kind} {count}/{len(videos)}" for kind, count in result.written.items())
+    log.info(
+        "%s: wrote %s; %d manifest row(s) in %s",
+        args.output,
+        written,
+        len(result.failures),
+        manifest_path(args.output),
+    )
+    return 0

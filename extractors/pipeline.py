@@ -1,0 +1,236 @@
+"""Extract a shard: decode clips in DataLoader workers, run each network on batches of several clips, write
+the feature store and a failure manifest.
+
+Workers decode and resize (uint8) while the main process runs the networks, so the networks rarely wait.
+A clip that cannot be decoded, or lacks a stream, is recorded in the manifest and skipped for the kinds
+it cannot feed; it never stops the shard. Both outputs appear atomically when the shard completes, so
+rerunning an interrupted shard starts from scratch and produces the same file.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from avvp.data.features import FeatureStoreError, FeatureStoreWriter
+from avvp.device import autocast
+from avvp.errors import InputError
+from avvp.io import atomic_path
+from extractors.decoding import load_audio, load_frames
+from extractors.networks import AUDIO, VIDEO, FeatureNetwork
+
+log = logging.getLogger(__name__)
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv")
+MANIFEST_HEADER = ("video_id", "stage", "reason")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One manifest row: the clip, the stage that failed (or padded), and why."""
+
+    video_id: str
+    stage: str
+    reason: str
+
+
+@dataclass
+class ShardResult:
+    """What a shard run wrote: rows per kind and the manifest rows."""
+
+    written: dict[str, int] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+
+
+def manifest_path(shard: str | Path) -> Path:
+    """The failure manifest beside a shard: ``SHARD.h5`` -> ``SHARD.failures.tsv``."""
+    shard = Path(shard)
+    return shard.with_name(f"{shard.stem}.failures.tsv")
+
+
+def list_videos(source: str | Path) -> list[Path]:
+    """Clips to extract: the video files of a directory (sorted), or the paths listed in a text file
+    (one per line; blank lines and ``#`` comments skipped; relative paths are relative to the current
+    directory). Raises :class:`InputError` when ``source`` is missing or empty, or two clips share an id."""
+    source = Path(source)
+    if source.is_dir():
+        videos = sorted(p for p in source.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+    elif source.is_file():
+        lines = source.read_text(encoding="utf-8").splitlines()
+        videos = [Path(s) for s in (line.strip() for line in lines) if s and not s.startswith("#")]
+    else:
+        raise InputError(f"{source}: no such directory or list file")
+    if not videos:
+        raise InputError(f"{source}: no video files (looked for {', '.join(VIDEO_SUFFIXES)})")
+    seen: dict[str, Path] = {}
+    for video in videos:
+        if video.stem in seen:
+            raise InputError(
+                f"{source}: clips {seen[video.stem]} and {video} have the same video id {video.stem}"
+            )
+        seen[video.stem] = video
+    return videos
+
+
+def _reason(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or "no message"
+    return f"{type(err).__name__}: {text}"
+
+
+class ClipDataset(Dataset):
+    """Decodes clip ``i`` and prepares each network's input rows; never raises for a bad clip.
+
+    Item: ``{"video_id": str, "inputs": {kind: tensor}, "failures": [Failure]}``.
+    """
+
+    def __init__(self, videos: Sequence[Path], networks: Sequence[FeatureNetwork]) -> None:
+        self.videos = list(videos)
+        self.prepare = {net.kind: (net.source, net.prepare) for net in networks}
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def _load(self, source: str, path: Path, video_id: str, failures: list[Failure]) -> np.ndarray | None:
+        try:
+            if source == VIDEO:
+                loaded = load_frames(path)
+                data = loaded.frames
+            else:
+                loaded = load_audio(path)
+                data = loaded.waveform
+        except Exception as err:  # any decoder error is a property of this clip, recorded and skipped
+            failures.append(Failure(video_id, f"decode-{source}", _reason(err)))
+            return None
+        if loaded.padded_seconds:
+            filler = "last frame repeated" if source == VIDEO else "silence appended"
+            failures.append(
+                Failure(
+                    video_id,
+                    f"pad-{source}",
+                    f"{source} shorter than 10 s: {filler} for {loaded.padded_seconds:.2f} s",
+                )
+            )
+        return data
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        path = self.videos[index]
+        video_id = path.stem
+        failures: list[Failure] = []
+        inputs: dict[str, torch.Tensor] = {}
+        for source in (VIDEO, AUDIO):
+            kinds = [kind for kind, (src, _) in self.prepare.items() if src == source]
+            data = self._load(source, path, video_id, failures) if kinds else None
+            if data is not None:
+                for kind in kinds:
+                    inputs[kind] = self.prepare[kind][1](data)
+        return {"video_id": video_id, "inputs": inputs, "failures": failures}
+
+
+def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Concatenate the clips' input rows per kind (in the worker, so the batch is pinned once).
+
+    Returns ``{"count": clips, "failures": [Failure], "inputs": {kind: (video_ids, tensor [rows, ...])}}``.
+    """
+    kinds = sorted({kind for item in items for kind in item["inputs"]})
+    inputs = {}
+    for kind in kinds:
+        ready = [item for item in items if kind in item["inputs"]]
+        inputs[kind] = (
+            [item["video_id"] for item in ready],
+            torch.cat([item["inputs"][kind] for item in ready]),
+        )
+    return {
+        "count": len(items),
+        "failures": [f for item in items for f in item["failures"]],
+        "inputs": inputs,
+    }
+
+
+def _limit_worker_threads(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+def run_network(network: FeatureNetwork, rows: torch.Tensor, num_clips: int, chunk_rows: int) -> np.ndarray:
+    """Forward ``rows`` (all clips' input rows) in chunks of at most ``chunk_rows`` -> float32 [clips, T, D]."""
+    step = max(network.group, chunk_rows // network.group * network.group)
+    outputs = []
+    with torch.inference_mode(), autocast(network.device):
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step].to(network.device, non_blocking=True)
+            outputs.append(network.forward(chunk).float().cpu())
+    return torch.cat(outputs).numpy().reshape(num_clips, *network.shape)
+
+
+def extract_shard(
+    videos: Sequence[Path],
+    output: str | Path,
+    networks: Sequence[FeatureNetwork],
+    workers: int = 2,
+    batch_clips: int = 4,
+    chunk_rows: int = 80,
+    dtype: str = "float32",
+    progress: bool = True,
+) -> ShardResult:
+    """Extract every network's features of ``videos`` into the store ``output`` and write the manifest.
+
+    ``workers`` decoding processes (0 decodes in this process), ``batch_clips`` clips per batch,
+    ``chunk_rows`` input rows (frames, snippet frames, or audio examples) per forward call.
+    """
+    output = Path(output)
+    result = ShardResult(written={net.kind: 0 for net in networks})
+    pin = any(net.device.type == "cuda" for net in networks)
+    loader = DataLoader(
+        ClipDataset(videos, networks),
+        batch_size=batch_clips,
+        num_workers=workers,
+        collate_fn=collate_clips,
+        pin_memory=pin,
+        worker_init_fn=_limit_worker_threads if workers else None,
+        prefetch_factor=2 if workers else None,
+    )
+    with (
+        FeatureStoreWriter(output, dtype=dtype) as writer,
+        tqdm(total=len(videos), desc=output.name, unit="clip", disable=not progress) as bar,
+    ):
+        for net in networks:
+            writer.set_attrs(net.kind, net.attrs)
+        for batch in loader:
+            result.failures.extend(batch["failures"])
+            for net in networks:
+                if net.kind not in batch["inputs"]:
+                    continue
+                video_ids, rows = batch["inputs"][net.kind]
+                features = run_network(net, rows, len(video_ids), chunk_rows)
+                for video_id, clip_features in zip(video_ids, features, strict=True):
+                    try:
+                        writer.add(net.kind, video_id, clip_features)
+                        result.written[net.kind] += 1
+                    except FeatureStoreError as err:
+                        result.failures.append(Failure(video_id, f"write-{net.kind}", str(err)))
+            bar.update(batch["count"])
+    write_manifest(manifest_path(output), result.failures)
+    return result
+
+
+def write_manifest(path: str | Path, failures: Sequence[Failure]) -> None:
+    """Write the TSV ``video_id<TAB>stage<TAB>reason`` (with that header) atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
+        out = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        out.writerow(MANIFEST_HEADER)
+        for failure in failures:
+            out.writerow((failure.video_id, failure.stage, failure.reason.replace("\t", " ")))
+
+
+def read_manifest(path: str | Path) -> list[Failure]:
+    """Rows of a failure manifest written by :func:`write_manifest`."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter="\t"))
+    return [Failure(*row) for row in rows[1:]]

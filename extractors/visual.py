@@ -1,0 +1,110 @@
+"""The visual networks: ResNet152 (per frame) and R(2+1)D-18 (per 8-frame snippet), with LLP's preprocessing.
+
+Preprocessing is split so that decoding workers do the resizing on uint8 tensors and the device only
+normalises and runs the network:
+
+- ResNet152 (``IMAGENET1K_V1``): shorter side to ``256/224 * crop`` (bilinear, antialiased like PIL),
+  centre crop ``crop`` (224 as released), ImageNet mean/std, pooled layer4 output -> ``[80, 2048]``.
+- R(2+1)D-18 (``KINETICS400_V1``): every frame resized to exactly ``size x size`` (112 as released; aspect
+  not kept, no crop), Kinetics mean/std, 80 frames = 10 snippets of 8, pooled output -> ``[10, 512]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision.transforms.v2.functional as TF
+from torch import nn
+from torchvision.models import ResNet152_Weights, resnet152
+from torchvision.models.video import R2Plus1D_18_Weights, r2plus1d_18
+
+from extractors.weights import PRETRAINED, RANDOM, build_pretrained, load_checkpoint, random_identity, seeded
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
+KINETICS_STD = (0.22803, 0.22145, 0.216989)
+RESNET_CROP = 224
+R2PLUS1D_SIZE = 112
+SNIPPET_FRAMES = 8
+
+
+def _to_chw(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+
+
+def resnet_inputs(frames: np.ndarray, crop: int = RESNET_CROP) -> torch.Tensor:
+    """ResNet152 input of RGB frames uint8 [T, H, W, 3]: shorter side resized to ``round(crop * 256 / 224)``
+    (bilinear, antialiased), centre ``crop`` -> uint8 [T, 3, crop, crop]."""
+    shorter = round(crop * 256 / 224)
+    resized = TF.resize(
+        _to_chw(frames), [shorter], interpolation=TF.InterpolationMode.BILINEAR, antialias=True
+    )
+    return TF.center_crop(resized, [crop, crop]).contiguous()
+
+
+def r2plus1d_inputs(frames: np.ndarray, size: int = R2PLUS1D_SIZE) -> torch.Tensor:
+    """R(2+1)D-18 input of RGB frames uint8 [T, H, W, 3]: each resized to exactly ``size x size``
+    (bilinear, antialiased; aspect ratio not kept) -> uint8 [T, 3, size, size]."""
+    chw = _to_chw(frames)
+    return TF.resize(
+        chw, [size, size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True
+    ).contiguous()
+
+
+def normalize(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """uint8 images [..., 3, H, W] -> float32 ``(x / 255 - mean) / std`` on the same device."""
+    shape = (3, 1, 1)
+    mean_t = torch.tensor(mean, device=images.device).view(shape)
+    std_t = torch.tensor(std, device=images.device).view(shape)
+    return (images.float() / 255.0 - mean_t) / std_t
+
+
+def _backbone(kind: str, builder, weights_enum, choice: str, seed: int, cache: Path) -> tuple[nn.Module, str]:
+    if choice == PRETRAINED:
+        model = build_pretrained(lambda: builder(weights=weights_enum), kind, weights_enum.url, cache)
+        identity = f"torchvision:{type(weights_enum).__name__}.{weights_enum.name}"
+    elif choice == RANDOM:
+        with seeded(seed):
+            model = builder(weights=None)
+        identity = random_identity(seed)
+    else:
+        model = builder(weights=None)
+        identity = load_checkpoint(model, choice)
+    model.fc = nn.Identity()
+    return model.eval(), identity
+
+
+def build_resnet152(choice: str, seed: int, cache: Path) -> tuple[nn.Module, str]:
+    """ResNet152 without its classifier (outputs the pooled 2048-d layer4 features) and its weights identity.
+
+    ``choice``: ``pretrained`` (torchvision ``IMAGENET1K_V1``, never the V2 default), ``random`` or a path.
+    """
+    return _backbone("resnet152", resnet152, ResNet152_Weights.IMAGENET1K_V1, choice, seed, cache)
+
+
+def build_r2plus1d(choice: str, seed: int, cache: Path) -> tuple[nn.Module, str]:
+    """R(2+1)D-18 without its classifier (outputs the pooled 512-d features) and its weights identity.
+
+    ``choice``: ``pretrained`` (torchvision ``KINETICS400_V1``), ``random`` or a path.
+    """
+    return _backbone("r2plus1d", r2plus1d_18, R2Plus1D_18_Weights.KINETICS400_V1, choice, seed, cache)
+
+
+def resnet_features(model: nn.Module, images: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """uint8 frames [N, 3, S, S] (on the model's device) -> float [N, 2048]."""
+    x = normalize(images, IMAGENET_MEAN, IMAGENET_STD)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return model(x)
+
+
+def r2plus1d_features(model: nn.Module, images: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """uint8 frames [K * 8, 3, S, S] of K consecutive snippets -> float [K, 512]."""
+    x = normalize(images, KINETICS_MEAN, KINETICS_STD)
+    snippets = x.view(-1, SNIPPET_FRAMES, *x.shape[1:]).permute(0, 2, 1, 3, 4)
+    if channels_last:
+        snippets = snippets.contiguous(memory_format=torch.channels_last_3d)
+    return model(snippets)

@@ -1,0 +1,112 @@
+"""Where a network's weights come from (``pretrained``, ``random`` or a local file) and how that is recorded.
+
+The identity string goes into the feature store's ``weights`` attribute, so features made with different
+weights are never merged: ``torchvision:ResNet152_Weights.IMAGENET1K_V1``, ``tfhub:<handle>``,
+``sha256:<hex>`` of a local checkpoint, or ``random-init(seed=N)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from avvp.errors import InputError
+
+PRETRAINED = "pretrained"
+RANDOM = "random"
+
+
+def parse_weights_option(value: str, kinds: Sequence[str]) -> dict[str, str]:
+    """Per-kind weights choice from ``--weights``: one of pretrained|random|PATH for every kind, or
+    comma-separated ``kind=choice`` items (kinds not named get ``pretrained``).
+
+    Raises :class:`InputError` on an unknown kind or a missing file.
+    """
+    if "=" not in value:
+        choices = dict.fromkeys(kinds, value)
+    else:
+        choices = dict.fromkeys(kinds, PRETRAINED)
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            kind, sep, choice = item.partition("=")
+            if not sep or kind not in kinds:
+                raise InputError(
+                    f"--weights {value!r}: item {item!r} is not KIND=CHOICE with KIND in {list(kinds)}"
+                )
+            choices[kind] = choice
+    for kind, choice in choices.items():
+        if choice not in (PRETRAINED, RANDOM) and not Path(choice).is_file():
+            raise InputError(
+                f"{choice}: weights file for '{kind}' not found (expected pretrained, random or a file)"
+            )
+    return choices
+
+
+def random_identity(seed: int) -> str:
+    """Identity string of seeded random initialisation."""
+    return f"random-init(seed={seed})"
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run the block with torch's global RNG seeded to ``seed``, restoring the caller's RNG state after."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def file_sha256(path: str | Path) -> str:
+    """``sha256:<hex>`` of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+    """The state dict in a local file (``torch.load(weights_only=True)``; a ``{"state_dict": ...}``
+    wrapper is accepted). Raises :class:`InputError` naming the file when it is unreadable."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises pickle, zip and runtime errors for bad files
+        raise InputError(f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise InputError(f"{path}: expected a state dict, found {type(state).__name__}")
+    return state
+
+
+def fit_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Load ``state`` into ``model`` strictly; :class:`InputError` naming ``path`` when it does not fit."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        first_line = str(err).splitlines()[0]
+        raise InputError(f"{path}: does not fit {type(model).__name__}: {first_line} ...") from None
+
+
+def load_checkpoint(model: nn.Module, path: str | Path) -> str:
+    """Load the state dict in ``path`` into ``model`` strictly; return its ``sha256:`` identity."""
+    fit_state_dict(model, read_checkpoint(path), path)
+    return file_sha256(path)
+
+
+def build_pretrained(builder: Callable[[], nn.Module], name: str, url: str, cache: Path) -> nn.Module:
+    """Call ``builder`` (a torchvision constructor with published weights, downloaded once to ``cache``).
+
+    When the download fails (offline), raise :class:`InputError` saying how to provide the file by hand.
+    """
+    try:
+        return builder()
+    except Exception as err:  # urllib, ssl and socket errors all mean the same thing to the user
+        raise InputError(
+            f"{name}: cannot load the pretrained weights ({type(err).__name__}: {err}). Offline, download "
+            f"{url} on a machine with internet and copy it to {cache}/ (torch's cache, set by TORCH_HOME), "
+            f"or pass the file with --weights KIND=PATH"
+        ) from None

@@ -1,0 +1,190 @@
+"""``avvp extract`` end to end on synthetic clips, including every bad-input case of the issue."""
+
+from __future__ import annotations
+
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+from extract_helpers import make_clip
+
+from avvp.cli import main
+from avvp.data.features import FEATURE_SHAPES, FeatureStore
+from avvp.errors import InputError
+from extractors import visual
+from extractors.networks import NetworkOptions, build_networks
+from extractors.pipeline import extract_shard, list_videos, manifest_path, read_manifest
+from extractors.weights import load_checkpoint, parse_weights_option
+
+KINDS = list(FEATURE_SHAPES)
+GOOD = {
+    "abcdefghijk_0_10": {"seconds": 10.0, "fps": 25, "audio_rate": 44100},
+    "fps5": {"seconds": 10.0, "fps": 5, "audio_rate": 48000},
+    "fps60": {"seconds": 10.0, "fps": 60, "audio_rate": 8000, "channels": 1},
+    "variable": {"seconds": 10.5, "frame_times": np.cumsum(np.r_[0.0, np.tile([1 / 30, 0.1, 0.2], 40)])[:95]},
+    "long": {"seconds": 12.0, "fps": 25, "channels": 6, "audio_rate": 48000},
+    "short": {"seconds": 4.0, "fps": 25},
+    "tiny": {"seconds": 10.0, "fps": 10, "size": (16, 16)},
+    "large": {"seconds": 10.0, "fps": 1, "size": (1280, 720)},
+}
+VISUAL_ONLY = {"no_audio": {"seconds": 10.0, "audio": False}}
+AUDIO_ONLY = {"no_video": {"seconds": 10.0, "video": False}}
+BROKEN = ("empty", "truncated", "not_video")
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("clips")
+    for name, args in {**GOOD, **VISUAL_ONLY, **AUDIO_ONLY}.items():
+        make_clip(directory / f"{name}.mp4", **args)
+    (directory / "empty.mp4").write_bytes(b"")
+    whole = make_clip(directory.parent / "whole.mp4", seconds=10.0, fps=25).read_bytes()
+    (directory / "truncated.mp4").write_bytes(whole[: len(whole) // 2])
+    (directory / "not_video.mp4").write_text("this is a text file, not a video\n")
+    (directory / "notes.txt").write_text("ignored: not a video suffix\n")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def extracted(clip_dir, tmp_path_factory):
+    """One CLI run over every clip with the three real architectures (random weights, small inputs)."""
+    shard = tmp_path_factory.mktemp("out") / "shard.h5"
+    argv = ["extract", "--videos", str(clip_dir), "--output", str(shard), "--weights", "random"]
+    argv += [
+        "--image-size",
+        "16",
+        "--clip-size",
+        "16",
+        "--workers",
+        "1",
+        "--batch-clips",
+        "3",
+        "--no-progress",
+    ]
+    argv += ["--device", "cpu"]
+    assert main(argv) == 0
+    return shard
+
+
+def test_every_extractor_writes_right_shapes_and_finite_values(extracted):
+    with FeatureStore(extracted) as store:
+        assert sorted(store.kinds) == sorted(KINDS)
+        for kind in KINDS:
+            ids = store.video_ids(kind)
+            features = store.read(kind, ids)
+            assert features.shape == (len(ids), *FEATURE_SHAPES[kind])
+            assert np.isfinite(features).all() and features.std() > 0
+            assert store.attrs(kind)["weights"] == "random-init(seed=0)"
+        # different clips give different features (the network sees the frames)
+        resnet = store.read("resnet152", ["abcdefghijk_0_10", "short"])
+        assert not np.allclose(resnet[0], resnet[1])
+
+
+def test_store_records_sampling_and_demo_sizes(extracted):
+    with FeatureStore(extracted) as store:
+        resnet, r2plus1d, vggish = (store.attrs(k) for k in ("resnet152", "r2plus1d", "vggish"))
+    assert resnet["crop"] == 16 and resnet["fps"] == 8.0 and resnet["frames"] == 80
+    assert r2plus1d["frame_size"] == 16 and r2plus1d["snippet_frames"] == 8
+    assert vggish["backend"] == "torch" and vggish["log_offset"] == 0.01
+    assert "torch" in resnet["versions"]
+
+
+def test_bad_clips_are_recorded_and_skipped(extracted):
+    with FeatureStore(extracted) as store:
+        visual_ids = set(store.video_ids("resnet152"))
+        assert visual_ids == set(store.video_ids("r2plus1d"))
+        audio_ids = set(store.video_ids("vggish"))
+    assert visual_ids == set(GOOD) | set(VISUAL_ONLY)
+    assert audio_ids == set(GOOD) | set(AUDIO_ONLY)
+    rows = {(f.video_id, f.stage): f.reason for f in read_manifest(manifest_path(extracted))}
+    for name in BROKEN:
+        assert (name, "decode-video") in rows and (name, "decode-audio") in rows
+    assert "no audio stream" in rows[("no_audio", "decode-audio")]
+    assert "no video stream" in rows[("no_video", "decode-video")]
+    assert "6.00 s" in rows[("short", "pad-video")] and ("short", "pad-audio") in rows
+    padded = {vid for vid, stage in rows if stage.startswith("pad-")}
+    assert padded == {"short"}, "only the 4-s clip is short; the 12-s clip is cut to its first 10 s"
+
+
+def test_list_file_input_and_input_errors(clip_dir, tmp_path):
+    listing = tmp_path / "clips.txt"
+    listing.write_text(f"# two clips\n{clip_dir / 'short.mp4'}\n\n{clip_dir / 'tiny.mp4'}\n")
+    assert [p.stem for p in list_videos(listing)] == ["short", "tiny"]
+    assert "notes" not in [p.stem for p in list_videos(clip_dir)]
+    duplicate = tmp_path / "dup.txt"
+    duplicate.write_text(f"{clip_dir / 'short.mp4'}\n{tmp_path / 'other' / 'short.mp4'}\n")
+    with pytest.raises(InputError, match="same video id short"):
+        list_videos(duplicate)
+    with pytest.raises(InputError, match="no such directory"):
+        list_videos(tmp_path / "missing")
+    assert main(["extract", "--videos", str(tmp_path / "missing"), "--output", str(tmp_path / "x.h5")]) == 2
+
+
+@pytest.fixture(scope="module")
+def small_networks():
+    options = NetworkOptions(weights=dict.fromkeys(KINDS, "random"), image_size=16, clip_size=16)
+    return build_networks(["r2plus1d", "vggish"], options, torch.device("cpu"))
+
+
+def _contents(shard):
+    with FeatureStore(shard) as store:
+        return {
+            kind: (store.video_ids(kind), store.dataset(kind)[:], store.attrs(kind)) for kind in store.kinds
+        }
+
+
+def test_interrupted_shard_leaves_nothing_and_rerun_is_identical(
+    clip_dir, tmp_path, small_networks, monkeypatch
+):
+    videos = [clip_dir / f"{name}.mp4" for name in ("abcdefghijk_0_10", "empty", "short", "no_video")]
+    first = tmp_path / "first.h5"
+    extract_shard(videos, first, small_networks, workers=0, batch_clips=2, progress=False)
+
+    shard = tmp_path / "shard.h5"
+    calls = {"n": 0}
+    original_add = __import__("avvp.data.features", fromlist=["FeatureStoreWriter"]).FeatureStoreWriter.add
+
+    def interrupt_after_two(self, kind, video_id, features):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise KeyboardInterrupt
+        original_add(self, kind, video_id, features)
+
+    with monkeypatch.context() as patch:
+        patch.setattr("avvp.data.features.FeatureStoreWriter.add", interrupt_after_two)
+        with pytest.raises(KeyboardInterrupt):
+            extract_shard(videos, shard, small_networks, workers=0, batch_clips=2, progress=False)
+    assert not shard.exists() and not manifest_path(shard).exists()
+    assert not list(tmp_path.glob(".shard.h5.*")), "no temporary file is left behind"
+
+    extract_shard(videos, shard, small_networks, workers=1, batch_clips=2, progress=False)
+    expected, rerun = _contents(first), _contents(shard)
+    assert expected.keys() == rerun.keys()
+    for kind in expected:
+        assert expected[kind][0] == rerun[kind][0] and expected[kind][2] == rerun[kind][2]
+        np.testing.assert_array_equal(expected[kind][1], rerun[kind][1])
+    assert manifest_path(first).read_text() == manifest_path(shard).read_text()
+
+
+def test_pretrained_offline_says_how_to_provide_the_file(monkeypatch, tmp_path):
+    def offline(weights=None):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(visual, "resnet152", offline)
+    with pytest.raises(InputError, match=r"resnet152: cannot load.*resnet152-.*\.pth.*--weights"):
+        visual.build_resnet152("pretrained", seed=0, cache=tmp_path)
+
+
+def test_weights_option_and_checkpoint_errors(tmp_path):
+    assert parse_weights_option("random", KINDS) == dict.fromkeys(KINDS, "random")
+    checkpoint = tmp_path / "tiny.pt"
+    torch.save({"weight": torch.zeros(2, 2)}, checkpoint)
+    mixed = parse_weights_option(f"vggish={checkpoint},r2plus1d=random", KINDS)
+    assert mixed == {"vggish": str(checkpoint), "resnet152": "pretrained", "r2plus1d": "random"}
+    with pytest.raises(InputError, match=r"missing\.pt"):
+        parse_weights_option(str(tmp_path / "missing.pt"), KINDS)
+    with pytest.raises(InputError, match="KIND=CHOICE"):
+        parse_weights_option("audio=random", KINDS)
+    with pytest.raises(InputError, match=r"tiny.pt: does not fit Linear"):
+        load_checkpoint(torch.nn.Linear(3, 3), checkpoint)
