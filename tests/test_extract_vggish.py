@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from extract_helpers import make_clip
 
 from avvp.errors import InputError
+from extractors.decoding import load_audio
+from extractors.networks import NetworkOptions, build_networks
 from extractors.vggish import (
     VGGish,
     VGGishConfig,
@@ -137,12 +140,13 @@ def test_tfhub_model_and_converted_pytorch_model_agree(tmp_path):
     pytest.importorskip(
         "tensorflow_hub", reason="the tfhub extra (tensorflow, tensorflow-hub) is not installed"
     )
-    from extractors.vggish_tf import convert_hub_to_torch, hub_embeddings, load_hub_model
+    from avvp.cli import main
+    from extractors.vggish_tf import hub_embeddings, load_hub_model
 
     saved = tmp_path / "small_vggish"
     _save_small_tf_vggish(saved, SMALL, seed=0)
     converted = tmp_path / "small_vggish.pt"
-    assert convert_hub_to_torch(str(saved), converted) == SMALL
+    assert main(["convert-vggish", "--handle", str(saved), "--output", str(converted)]) == 0
 
     waveform = np.random.default_rng(1).uniform(-0.5, 0.5, 160000).astype(np.float32)
     hub_out = hub_embeddings(load_hub_model(str(saved)), waveform.reshape(10, 16000))
@@ -153,3 +157,20 @@ def test_tfhub_model_and_converted_pytorch_model_agree(tmp_path):
     assert hub_out.shape == torch_out.shape == (10, 16)
     assert (hub_out > 0).mean() > 0.2, "the random model should leave some embeddings positive"
     np.testing.assert_allclose(torch_out, hub_out, rtol=1e-3, atol=1e-3 * np.abs(hub_out).max())
+
+    # both backends, as the pipeline wires them (worker-side prepare, then forward), agree on a clip
+    audio = load_audio(make_clip(tmp_path / "clip.mp4", seconds=10.0, video=False, audio_rate=44100)).waveform
+    outputs = {}
+    for backend, weights in (("tfhub", "pretrained"), ("torch", str(converted))):
+        options = NetworkOptions(
+            weights={"vggish": weights}, vggish_backend=backend, vggish_handle=str(saved)
+        )
+        (network,) = build_networks(["vggish"], options, torch.device("cpu"))
+        with torch.inference_mode():
+            outputs[backend] = network.forward(network.prepare(audio)).numpy()
+        assert network.attrs["backend"] == backend
+    assert network.attrs["weights"].startswith("sha256:")
+    assert outputs["tfhub"].shape == (10, 16) and np.abs(outputs["tfhub"]).max() > 0
+    np.testing.assert_allclose(
+        outputs["torch"], outputs["tfhub"], rtol=1e-3, atol=1e-3 * np.abs(outputs["tfhub"]).max()
+    )
