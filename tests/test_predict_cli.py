@@ -71,6 +71,17 @@ def test_predict_writes_files_that_evaluate_accepts(trained, tmp_path: Path) -> 
     assert json.loads((out / "attention.json").read_text())["split"] == "AVVP_val_pd"
 
 
+def test_lazy_loading_predicts_the_same(trained, tmp_path: Path) -> None:
+    splits, run = trained
+    assert main(predict_args(splits, run / "best.pt", tmp_path / "memory")) == 0
+    assert main(predict_args(splits, run / "best.pt", tmp_path / "lazy", "--lazy", "--batch-size", "3")) == 0
+    with (
+        h5py.File(tmp_path / "memory" / "probabilities.h5") as a,
+        h5py.File(tmp_path / "lazy" / "probabilities.h5") as b,
+    ):
+        np.testing.assert_allclose(a["frame_prob"][:], b["frame_prob"][:], atol=1e-6)
+
+
 def test_thresholds_change_the_decisions(trained, tmp_path: Path) -> None:
     splits, run = trained
     assert (

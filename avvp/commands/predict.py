@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+import torch
+
 from avvp.data.labels import read_weak_labels
 from avvp.device import DEVICE_CHOICES, resolve_device
 from avvp.errors import InputError
@@ -70,6 +72,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)"
     )
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
     parser.add_argument(
         "--lazy", action="store_true", help="read features batch by batch instead of all at once"
     )
@@ -80,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
     """Load the checkpoint and the split's features (all checks first), predict, write the files."""
     if args.batch_size <= 0:
         raise InputError(f"--batch-size {args.batch_size}: must be positive")
+    if args.threads is not None:
+        if args.threads <= 0:
+            raise InputError(f"--threads {args.threads}: must be positive")
+        torch.set_num_threads(args.threads)
     model = load_model(args.checkpoint, args.checkpoint_format)
     labels = read_weak_labels(args.split_csv)
     if len(labels) == 0:

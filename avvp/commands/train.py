@@ -58,6 +58,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--epochs", type=int, help="number of epochs (overrides the config)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, help="compute device (overrides the config)")
     parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch (overrides the config); 1 is much faster when other jobs share the cores",
+    )
+    parser.add_argument(
         "--seeds",
         help="train once per seed, e.g. 1,2,3, into OUTPUT_DIR/seed_<s>/ and write OUTPUT_DIR/seeds_summary.json "
         "with the mean and std of the best validation metrics",
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["features"] = (
             [str(p) for p in args.features] if len(args.features) > 1 else str(args.features[0])
         )
-    for key in ("annotations_dir", "output_dir", "epochs", "device"):
+    for key in ("annotations_dir", "output_dir", "epochs", "device", "threads"):
         value = getattr(args, key)
         if value is not None:
             overrides[key] = str(value) if isinstance(value, Path) else value

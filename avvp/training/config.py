@@ -107,6 +107,7 @@ class TrainConfig(_Strict):
     seed: int = 1
     deterministic: bool = Field(False, description="deterministic kernels (slower on CUDA)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, gt=0, description="CPU threads for torch (default: torch's own choice)")
     mixed_precision: bool = Field(True, description="float16 autocast on CUDA (ignored on CPU)")
     in_memory: bool = Field(True, description="load whole splits into memory; false reads each batch lazily")
     num_workers: int = Field(0, ge=0, description="DataLoader workers for lazy loading")

@@ -53,6 +53,7 @@ RESUME_FREE_KEYS = (
     "output_dir",
     "device",
     "num_workers",
+    "threads",
     "eval_batch_size",
     "in_memory",
     "features",
@@ -186,6 +187,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     output_dir = Path(config.output_dir)
     state = _prepare_output(config, resume, overwrite)
     device = resolve_device(config.device)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     configure_determinism(config.seed, config.deterministic)
     model = build_model(config.model)
     train_set, val_data = load_data(config, model.feature_kinds)

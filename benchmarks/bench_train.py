@@ -1,0 +1,144 @@
+"""Benchmark: seconds per HAN training epoch and per full test-split prediction at LLP scale.
+
+Writes LLP-shaped random features (by default 10000 training, 649 validation and 1200 test clips; VGGish
+10x128, ResNet152 80x2048, R(2+1)D 10x512, float32 like LLP's released features) and random labels into
+``--workdir``, then times, with the published HAN recipe (resources/configs/han.yaml):
+
+- loading the training and validation splits into memory (the data-loading cost paid once per run),
+- one training epoch (batch 16), with the share of it spent waiting for batches,
+- validation on the validation split (part of every epoch),
+- ``avvp predict`` on the test split: loading its features, inference, writing the outputs.
+
+Results are printed and written as JSON to ``--output``. Run::
+
+    python benchmarks/bench_train.py --workdir /tmp/avvp-bench --output bench_train.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from avvp.cli import main as avvp_main
+from avvp.data.features import FEATURE_SHAPES, FeatureStoreWriter
+from avvp.data.labels import CLASSES, NUM_SEGMENTS, segments_to_events, write_event_rows
+from avvp.io import atomic_path
+from avvp.training.config import load_config
+from avvp.training.trainer import load_data, train
+
+CONFIG = Path(__file__).resolve().parents[1] / "resources" / "configs" / "han.yaml"
+
+
+def write_dataset(workdir: Path, sizes: dict[str, int], seed: int) -> None:
+    """Random features for every clip in ``features.h5`` and random labels in LLP's files."""
+    rng = np.random.default_rng(seed)
+    annotations = workdir / "annotations"
+    annotations.mkdir(parents=True, exist_ok=True)
+    ids = {split: [f"{split[:2]}{i:09d}_0_10" for i in range(n)] for split, n in sizes.items()}
+    dense = {}
+    for split, split_ids in ids.items():
+        classes = [rng.choice(len(CLASSES), size=rng.integers(1, 4), replace=False) for _ in split_ids]
+        weak = ["filename\tevent_labels"] + [
+            f"{v}\t{','.join(CLASSES[c] for c in cs)}" for v, cs in zip(split_ids, classes, strict=True)
+        ]
+        name = {"train": "AVVP_train.csv", "val": "AVVP_val_pd.csv", "test": "AVVP_test_pd.csv"}[split]
+        (annotations / name).write_text("\n".join(weak) + "\n", encoding="utf-8")
+        matrix = np.zeros((len(split_ids), NUM_SEGMENTS, len(CLASSES)), dtype=bool)
+        for i, cs in enumerate(classes):
+            for c in cs:
+                onset = rng.integers(0, 9)
+                matrix[i, onset : rng.integers(onset + 1, 11), c] = True
+        dense[split] = matrix
+    events = [e for split in ("val", "test") for e in segments_to_events(ids[split], dense[split])]
+    for name in ("AVVP_eval_audio.csv", "AVVP_eval_visual.csv"):  # same random events for both modalities
+        write_event_rows(annotations / name, events)
+    all_ids = [v for split_ids in ids.values() for v in split_ids]
+    with FeatureStoreWriter(workdir / "features.h5") as store:
+        for kind in FEATURE_SHAPES:
+            store.set_attrs(kind, {"extractor": "benchmark", "weights": f"random-init(seed={seed})"})
+        for vid in tqdm(all_ids, desc="writing random features", unit="clip"):
+            for kind, shape in FEATURE_SHAPES.items():
+                store.add(kind, vid, rng.standard_normal(shape, dtype=np.float32))
+
+
+def main() -> int:
+    """Parse options, build the dataset if needed, time training and prediction, write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--workdir", type=Path, required=True, help="scratch directory (about 7.5 GB at LLP scale)"
+    )
+    parser.add_argument("--output", type=Path, required=True, help="JSON file for the results")
+    parser.add_argument("--train-clips", type=int, default=10000)
+    parser.add_argument("--val-clips", type=int, default=649)
+    parser.add_argument("--test-clips", type=int, default=1200)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
+    args = parser.parse_args()
+
+    sizes = {"train": args.train_clips, "val": args.val_clips, "test": args.test_clips}
+    workdir = args.workdir
+    if not (workdir / "features.h5").is_file():
+        started = time.perf_counter()
+        write_dataset(workdir, sizes, args.seed)
+        print(f"dataset written in {time.perf_counter() - started:.1f} s")
+    overrides = {
+        "features": str(workdir / "features.h5"),
+        "annotations_dir": str(workdir / "annotations"),
+        "output_dir": str(workdir / "run"),
+        "epochs": 1,
+        "device": args.device,
+        "threads": args.threads,
+    }
+    config = load_config(CONFIG, overrides)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    train_set, val_data = load_data(config, ("vggish", "resnet152", "r2plus1d"))
+    load_seconds = time.perf_counter() - started
+    train_set.close()
+    val_data.dataset.close()
+    train(config, overwrite=True)
+    record = json.loads((workdir / "run" / "history.jsonl").read_text().splitlines()[-1])
+
+    started = time.perf_counter()
+    code = avvp_main(
+        ["predict", "--checkpoint", str(workdir / "run" / "best.pt"), "--features", str(workdir / "features.h5"),
+         "--split-csv", str(workdir / "annotations" / "AVVP_test_pd.csv"), "--output-dir", str(workdir / "pred"),
+         "--device", args.device, *(["--threads", str(args.threads)] if args.threads else [])]
+    )  # fmt: skip
+    predict_seconds = time.perf_counter() - started
+    if code != 0:
+        return code
+    results = {
+        "clips": sizes,
+        "config": "resources/configs/han.yaml (batch 16, d_model 512)",
+        "device": args.device,
+        "torch_threads": torch.get_num_threads(),
+        "machine": {
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+        },
+        "load_train_and_val_into_memory_seconds": load_seconds,
+        "train_epoch_seconds": record["seconds"],
+        "train_epoch_waiting_for_batches_seconds": record["data_seconds"],
+        "train_epoch_data_share": record["data_seconds"] / record["seconds"],
+        "train_steps": record["steps"],
+        "validation_seconds": record["val_seconds"],
+        "predict_test_split_seconds_including_loading": predict_seconds,
+    }
+    with atomic_path(args.output) as tmp:
+        tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
