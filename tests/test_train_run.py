@@ -97,7 +97,13 @@ def test_seeds_write_mean_and_std(splits: SyntheticSplits, tmp_path: Path) -> No
     assert saved["std"]["segment"]["type"] == pytest.approx(np.std(values, ddof=1))
 
 
-def test_cli_runs_demo_config(splits: SyntheticSplits, tmp_path: Path) -> None:
+@pytest.fixture
+def restore_determinism():
+    yield
+    torch.use_deterministic_algorithms(False)  # --deterministic is process-wide; keep other tests unaffected
+
+
+def test_cli_runs_demo_config(splits: SyntheticSplits, tmp_path: Path, restore_determinism) -> None:
     config = Path(__file__).resolve().parents[1] / "resources" / "configs" / "demo.yaml"
     code = main(
         ["train", "--config", str(config), "--features", str(splits.features), "--annotations-dir",
@@ -105,6 +111,7 @@ def test_cli_runs_demo_config(splits: SyntheticSplits, tmp_path: Path) -> None:
          "--set", "epochs=2", "--deterministic"]
     )  # fmt: skip
     assert code == 0
+    assert torch.are_deterministic_algorithms_enabled()
     assert [r["epoch"] for r in history(tmp_path / "demo")] == [1, 2]
 
 
