@@ -14,6 +14,7 @@ from train_helpers import SyntheticSplits, make_splits, train_overrides
 from avvp.cli import main
 from avvp.errors import InputError
 from avvp.training.config import load_config
+from avvp.training.diagnostics import LossGapTracker, attention_distribution
 from avvp.training.trainer import train, train_seeds
 
 RUN_FILES = {
@@ -155,3 +156,34 @@ def test_missing_and_nan_features_are_clear_errors(splits: SyntheticSplits, tmp_
     ):
         train(load_config(None, train_overrides(splits, out, features=str(poisoned))))
     assert not out.exists()
+
+
+def test_loss_gap_and_attention_statistics() -> None:
+    tracker = LossGapTracker()
+    first = tracker.add_epoch(
+        1, {"L_wsl": np.array([1.0, 2.0]), "L_a": np.array([1.0, 1.0]), "L_v": np.array([0.0, 0.0])}
+    )
+    assert first == {
+        "epoch": 1,
+        "steps": 2,
+        "mse_wsl_a": 0.5,
+        "cumulative_mse_wsl_a": 0.5,
+        "mse_wsl_v": 2.5,
+        "cumulative_mse_wsl_v": 2.5,
+    }
+    second = tracker.add_epoch(
+        2, {"L_wsl": np.array([1.0, 1.0]), "L_a": np.array([1.0, 1.0]), "L_v": np.array([1.0, 1.0])}
+    )
+    assert (second["mse_wsl_a"], second["cumulative_mse_wsl_a"], second["cumulative_mse_wsl_v"]) == (
+        0.0,
+        0.25,
+        1.25,
+    )
+    attention = np.zeros((2, 10, 2, 25))
+    attention[:, :, 0, 0] = 1.0  # class 0: all audio
+    attention[:, :, 0, 1:] = 0.25  # other classes: a quarter audio
+    attention[:, :, 1] = 1.0 - attention[:, :, 0]
+    stats = attention_distribution(attention, bins=4)
+    assert stats["histogram"][0].tolist() == [0, 0, 0, 20] and stats["histogram"][1].tolist() == [0, 20, 0, 0]
+    np.testing.assert_allclose(stats["mean_audio"][:2], [1.0, 0.25])
+    np.testing.assert_allclose(stats["mean_visual"][:2], [0.0, 0.75])

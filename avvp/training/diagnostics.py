@@ -56,36 +56,29 @@ def write_attention(output_dir: str | Path, stats: dict[str, np.ndarray], split:
 
 
 class LossGapTracker:
-    """Accumulates ``(L_wsl - L_a)^2`` and ``(L_wsl - L_v)^2`` over training steps, per epoch and overall."""
+    """Mean of ``(L_wsl - L_a)^2`` and ``(L_wsl - L_v)^2`` over training steps, per epoch and cumulatively."""
 
     PAIRS = (("mse_wsl_a", "L_a"), ("mse_wsl_v", "L_v"))
 
     def __init__(self) -> None:
         self.total = {name: 0.0 for name, _ in self.PAIRS}
         self.total_steps = 0
-        self.epoch = dict(self.total)
-        self.epoch_steps = 0
 
-    def update(self, losses: dict[str, float]) -> None:
-        """Add one training step's unweighted loss values (needs ``L_wsl``; pairs with absent terms are skipped)."""
-        if "L_wsl" not in losses:
-            return
+    def add_epoch(self, epoch: int, step_losses: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Record one epoch from its per-step unweighted losses (``{"L_wsl": (steps,), ...}``).
+
+        Returns ``{"epoch", "steps", <pair>, "cumulative_<pair>"}``; a pair whose terms are not trained
+        (e.g. no ``L_a``) is left out.
+        """
+        steps = len(step_losses.get("L_wsl", ()))
+        record: dict[str, Any] = {"epoch": epoch, "steps": steps}
+        self.total_steps += steps
         for name, other in self.PAIRS:
-            if other in losses:
-                gap = (losses["L_wsl"] - losses[other]) ** 2
-                self.epoch[name] += gap
-                self.total[name] += gap
-        self.epoch_steps += 1
-        self.total_steps += 1
-
-    def close_epoch(self, epoch: int) -> dict[str, Any]:
-        """The record of the finished epoch (per-epoch and cumulative means), then reset the epoch sums."""
-        record: dict[str, Any] = {"epoch": epoch, "steps": self.epoch_steps}
-        for name, _ in self.PAIRS:
-            record[name] = self.epoch[name] / max(self.epoch_steps, 1)
-            record[f"cumulative_{name}"] = self.total[name] / max(self.total_steps, 1)
-        self.epoch = {name: 0.0 for name, _ in self.PAIRS}
-        self.epoch_steps = 0
+            if steps and other in step_losses:
+                squared = float(np.sum((step_losses["L_wsl"] - step_losses[other]) ** 2))
+                self.total[name] += squared
+                record[name] = squared / steps
+                record[f"cumulative_{name}"] = self.total[name] / self.total_steps
         return record
 
     def state_dict(self) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -45,6 +44,8 @@ from avvp.training.losses import Objective
 from avvp.training.predict import decide, predict_probabilities
 
 log = logging.getLogger(__name__)
+PROGRESS_EVERY = 20
+"""Training steps between progress-bar loss updates."""
 SELECTION_METRIC = ("segment", "type")
 """Model selection: segment-level Type@AV on the validation split (ties go to the later epoch)."""
 
@@ -109,16 +110,21 @@ def train_epoch(
     scaler: torch.amp.GradScaler,
     device: torch.device,
     mixed_precision: bool,
-    gaps: LossGapTracker,
     desc: str,
-) -> dict[str, float]:
-    """One pass over ``loader``; returns mean loss terms, ``loss``, ``steps``, ``seconds``, ``data_seconds``."""
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """One pass over ``loader``.
+
+    Returns the epoch record (mean of each loss term and of the total ``loss``, ``steps``, ``seconds``,
+    ``data_seconds`` spent waiting for batches) and each term's per-step values ``(steps,)``. Loss values
+    stay on the device until the end of the epoch (no per-step synchronisation on CUDA, except for the
+    progress bar every :data:`PROGRESS_EVERY` steps).
+    """
     model.train()
-    sums: dict[str, float] = defaultdict(float)
-    steps, data_seconds = 0, 0.0
+    per_step: list[torch.Tensor] = []
+    data_seconds = 0.0
     start = tick = perf_counter()
     progress = tqdm(loader, desc=desc, unit="batch", disable=None, leave=False)
-    for batch in progress:
+    for step, batch in enumerate(progress, start=1):
         data_seconds += perf_counter() - tick
         batch = batch.to(device)
         with autocast(device, mixed_precision):
@@ -128,17 +134,16 @@ def train_epoch(
         scaler.scale(total).backward()
         scaler.step(optimizer)
         scaler.update()
-        values = {name: float(value) for name, value in terms.items()}
-        gaps.update(values)
-        for name, value in values.items():
-            sums[name] += value
-        sums["loss"] += float(total.detach())
-        steps += 1
-        progress.set_postfix(loss=f"{sums['loss'] / steps:.4f}")
+        per_step.append(torch.stack([total.detach(), *terms.values()]).float())
+        if step % PROGRESS_EVERY == 0:
+            progress.set_postfix(loss=f"{float(total):.4f}")
         tick = perf_counter()
-    record = {name: value / max(steps, 1) for name, value in sums.items()}
-    record.update(steps=steps, seconds=perf_counter() - start, data_seconds=data_seconds)
-    return record
+    names = ["loss", *objective.names]
+    values = torch.stack(per_step).cpu().numpy() if per_step else np.zeros((0, len(names)))
+    step_losses = {name: values[:, i] for i, name in enumerate(names)}
+    record = {name: float(column.mean()) if len(column) else math.nan for name, column in step_losses.items()}
+    record.update(steps=len(values), seconds=perf_counter() - start, data_seconds=data_seconds)
+    return record, step_losses
 
 
 def validate(
@@ -224,7 +229,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         loader = train_set.loader(
             config.batch_size, config.seed * 100_003 + epoch, config.num_workers, device.type == "cuda"
         )
-        record = train_epoch(
+        record, step_losses = train_epoch(
             model,
             loader,
             objective,
@@ -232,7 +237,6 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
             scaler,
             device,
             mixed_precision,
-            gaps,
             f"epoch {epoch}/{config.epochs}",
         )
         scheduler.step()
@@ -242,7 +246,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         record = {"epoch": epoch, "lr": lr, **record, "val_seconds": perf_counter() - start}
         record["val"] = {"segment": metrics["segment"], "event": metrics["event"]}
         history.append(record)
-        gap_records.append(gaps.close_epoch(epoch))
+        gap_records.append(gaps.add_epoch(epoch, step_losses))
         log.info(
             "epoch %d: loss %.4f (%s), val segment Type@AV %.2f, %.1f s",
             epoch,
