@@ -218,6 +218,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         scaler.load_state_dict(training["scaler"])
         gaps.load_state_dict(training["loss_gaps"])
         torch.set_rng_state(training["rng"])
+        if device.type == "cuda" and training["cuda_rng"]:
+            torch.cuda.set_rng_state_all(training["cuda_rng"])
         history, gap_records, best = training["history"], training["loss_gap_records"], training["best"]
         first_epoch = state["epoch"] + 1
         log.info("resuming %s after epoch %d", output_dir, state["epoch"])
@@ -271,6 +273,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(),
             "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
             "loss_gaps": gaps.state_dict(),
             "history": history,
             "loss_gap_records": gap_records,
