@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from train_helpers import one_torch_thread  # noqa: F401
 
 from avvp.models import ModelConfig, ParserOutput, build_model
 from avvp.training.config import LabelSmoothing, LossConfig

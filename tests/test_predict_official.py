@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional
-from train_helpers import make_splits
+from train_helpers import make_splits, one_torch_thread  # noqa: F401
 
 from avvp.cli import main
 from avvp.errors import InputError

@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from train_helpers import SyntheticSplits, make_splits, train_overrides
+from train_helpers import SyntheticSplits, make_splits, one_torch_thread, train_overrides  # noqa: F401
 
 from avvp.cli import main
 from avvp.errors import InputError

@@ -12,9 +12,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 
 from avvp.data.features import FEATURE_SHAPES, FeatureStoreWriter
 from avvp.data.labels import CLASSES, NUM_SEGMENTS, segments_to_events, write_event_rows
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Run a test on one torch thread (far faster on a shared 2-core machine), then restore the count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 TINY_MODEL = {"d_model": 32, "feedforward": 32, "dropout": 0.1}
 
