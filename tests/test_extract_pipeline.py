@@ -10,7 +10,7 @@ import torch
 from extract_helpers import make_clip
 
 from avvp.cli import main
-from avvp.data.features import FEATURE_SHAPES, FeatureStore
+from avvp.data.features import FEATURE_SHAPES, FeatureStore, FeatureStoreWriter
 from avvp.errors import InputError
 from extractors import visual
 from extractors.networks import NetworkOptions, build_networks
@@ -143,7 +143,7 @@ def test_interrupted_shard_leaves_nothing_and_rerun_is_identical(
 
     shard = tmp_path / "shard.h5"
     calls = {"n": 0}
-    original_add = __import__("avvp.data.features", fromlist=["FeatureStoreWriter"]).FeatureStoreWriter.add
+    original_add = FeatureStoreWriter.add
 
     def interrupt_after_two(self, kind, video_id, features):
         calls["n"] += 1
@@ -165,6 +165,7 @@ def test_interrupted_shard_leaves_nothing_and_rerun_is_identical(
         assert expected[kind][0] == rerun[kind][0] and expected[kind][2] == rerun[kind][2]
         np.testing.assert_array_equal(expected[kind][1], rerun[kind][1])
     assert manifest_path(first).read_text() == manifest_path(shard).read_text()
+    assert first.read_bytes() == shard.read_bytes(), "the rerun writes the very same file"
 
 
 def test_pretrained_offline_says_how_to_provide_the_file(monkeypatch, tmp_path):
