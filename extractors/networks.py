@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from avvp.data.features import FEATURE_SHAPES, package_versions
+from avvp.errors import InputError
 from extractors import decoding, vggish, visual
 from extractors.vggish_tf import DEFAULT_HANDLE, hub_embeddings, load_hub_model
 
@@ -178,6 +179,11 @@ def _vggish(options: NetworkOptions, device: torch.device) -> FeatureNetwork:
             attrs=attrs,
         )
     model, identity = vggish.build_vggish(options.weights["vggish"], options.seed, options.vggish_handle)
+    if model.config.embedding != FEATURE_SHAPES["vggish"][1]:
+        raise InputError(
+            f"{options.weights['vggish']}: VGGish embedding size {model.config.embedding}, the store needs "
+            f"{FEATURE_SHAPES['vggish'][1]}"
+        )
     model = model.to(device)
     return FeatureNetwork(
         kind="vggish",

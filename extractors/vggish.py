@@ -135,32 +135,26 @@ def build_vggish(choice: str, seed: int, hub_handle: str) -> tuple[nn.Module, st
     if choice == PRETRAINED:
         from extractors.vggish_tf import load_hub_model, torch_vggish_from_hub
 
-        try:
-            model = torch_vggish_from_hub(load_hub_model(hub_handle))
-        except InputError:
-            raise
-        except Exception as err:  # TF-Hub raises many error types for a failed download
-            raise InputError(
-                f"{hub_handle}: cannot load the pretrained VGGish ({type(err).__name__}: {err}). Offline, "
-                "download the model on a machine with internet, then either pass --vggish-handle DIR (the "
-                "unpacked SavedModel) or run 'avvp convert-vggish --handle DIR --output vggish.pt' and pass "
-                "--weights vggish=vggish.pt"
-            ) from None
+        model = torch_vggish_from_hub(load_hub_model(hub_handle))
         return model.eval(), f"tfhub:{hub_handle}"
     state = read_checkpoint(choice)
-    model = VGGish(config_from_state_dict(state))
+    try:
+        config = config_from_state_dict(state)
+    except KeyError as err:
+        raise InputError(f"{choice}: not a VGGish state dict (no tensor {err})") from None
+    model = VGGish(config)
     fit_state_dict(model, state, choice)
     return model.eval(), file_sha256(choice)
 
 
 def config_from_state_dict(state: dict[str, torch.Tensor]) -> VGGishConfig:
-    """The layer widths of a :class:`VGGish` state dict (so converted small test models load too)."""
-    try:
-        conv = [state[f"features.{i}.weight"].shape[0] for i in (0, 3, 6, 11)]
-        return VGGishConfig(
-            channels=tuple(conv),
-            hidden=state["embeddings.0.weight"].shape[0],
-            embedding=state["embeddings.4.weight"].shape[0],
-        )
-    except KeyError as err:
-        raise InputError(f"not a VGGish state dict: no tensor {err}") from None
+    """The layer widths of a :class:`VGGish` state dict (so converted small test models load too).
+
+    Raises ``KeyError`` naming the first expected tensor that is absent.
+    """
+    conv = [state[f"features.{i}.weight"].shape[0] for i in (0, 3, 6, 11)]
+    return VGGishConfig(
+        channels=tuple(conv),
+        hidden=state["embeddings.0.weight"].shape[0],
+        embedding=state["embeddings.4.weight"].shape[0],
+    )

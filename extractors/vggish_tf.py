@@ -25,14 +25,25 @@ _VARIABLE = re.compile(r"(?:^|/)(conv\d(?:_\d)?|fc\d(?:_\d)?)/(weights|biases)(?
 
 
 def load_hub_model(handle: str) -> Any:
-    """``tensorflow_hub.load(handle)`` (URL, or local SavedModel directory); :class:`InputError` without TF."""
+    """``tensorflow_hub.load(handle)`` (URL, cached in ``$TFHUB_CACHE_DIR``, or a local SavedModel directory).
+
+    Raises :class:`InputError` when TensorFlow is not installed or the model cannot be loaded (offline).
+    """
     try:
         import tensorflow_hub as hub
     except ImportError as err:
         raise InputError(
             f"{handle}: the TF-Hub VGGish needs TensorFlow ({err}); install it with pip install 'avvp[tfhub]'"
         ) from None
-    return hub.load(handle)
+    try:
+        return hub.load(handle)
+    except Exception as err:  # TF-Hub raises many error types for a failed download or a bad directory
+        raise InputError(
+            f"{handle}: cannot load the VGGish model ({type(err).__name__}: {' '.join(str(err).split())[:300]}). "
+            "Offline, download google/vggish/1 on a machine with internet and pass the unpacked SavedModel "
+            "directory as --vggish-handle DIR, or run 'avvp convert-vggish --handle DIR --output vggish.pt' "
+            "there and pass --weights vggish=vggish.pt"
+        ) from None
 
 
 def hub_variables(model: Any) -> dict[str, np.ndarray]:
