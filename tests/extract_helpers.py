@@ -94,3 +94,14 @@ def make_clip(
                 container.mux(astream.encode(frame))
             container.mux(astream.encode(None))
     return path
+
+
+def remux_faststart(source: Path, target: Path) -> Path:
+    """Copy ``source``'s streams into an MP4 with the index (moov) at the front, as web videos have it."""
+    with av.open(str(source)) as src, av.open(str(target), "w", options={"movflags": "faststart"}) as dst:
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                dst.mux(packet)
+    return target

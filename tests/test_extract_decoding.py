@@ -8,7 +8,7 @@ import subprocess
 import av
 import numpy as np
 import pytest
-from extract_helpers import LLP_SAMPLE, LLP_SAMPLE_FRAMES, frame_index, make_clip
+from extract_helpers import LLP_SAMPLE, LLP_SAMPLE_FRAMES, frame_index, make_clip, remux_faststart
 from PIL import Image
 
 from extractors.decoding import (
@@ -160,3 +160,15 @@ def test_missing_streams_and_broken_files(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises((DecodeError, av.error.FFmpegError)):
         load_frames(empty)
+
+
+def test_truncated_faststart_clip_keeps_what_was_downloaded(tmp_path):
+    """With the index at the front, a cut-off download still decodes: the frames present, then padding."""
+    whole = remux_faststart(make_clip(tmp_path / "src.mp4", seconds=10.0, fps=25), tmp_path / "fast.mp4")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    sampled = load_frames(cut)
+    indices = [frame_index(f) for f in sampled.frames]
+    assert 2.0 < sampled.padded_seconds < 8.0
+    assert indices == sorted(indices) and indices[-1] == indices[-10] < 249
+    assert load_audio(cut).padded_seconds > 2.0
