@@ -187,3 +187,16 @@ def test_loss_gap_and_attention_statistics() -> None:
     assert stats["histogram"][0].tolist() == [0, 0, 0, 20] and stats["histogram"][1].tolist() == [0, 20, 0, 0]
     np.testing.assert_allclose(stats["mean_audio"][:2], [1.0, 0.25])
     np.testing.assert_allclose(stats["mean_visual"][:2], [0.0, 0.75])
+
+
+def test_lazy_loading_with_a_worker_trains_the_same(splits: SyntheticSplits, tmp_path: Path) -> None:
+    train(load_config(None, train_overrides(splits, tmp_path / "memory", epochs=1)))
+    train(
+        load_config(
+            None, train_overrides(splits, tmp_path / "lazy", epochs=1, in_memory=False, num_workers=1)
+        )
+    )
+    a = torch.load(tmp_path / "memory" / "last.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "lazy" / "last.pt", weights_only=True)["state_dict"]
+    for key, value in a.items():
+        torch.testing.assert_close(value, b[key], rtol=0, atol=1e-6)

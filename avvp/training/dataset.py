@@ -122,6 +122,7 @@ class SplitDataset(Dataset):
             if missing:
                 raise MissingFeaturesError(path, kind, missing)
         self._tensors = self._load_all(name) if in_memory else {}
+        self.close()  # reopened on demand: DataLoader workers must not inherit open HDF5 handles
 
     def __len__(self) -> int:
         return len(self.video_ids)
