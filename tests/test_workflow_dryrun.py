@@ -20,8 +20,9 @@ def test_demo_dry_run_builds_the_whole_default_target(checkout):
     assert done.returncode == 0, done.stderr[-3000:]
     counts = job_counts(done.stdout)
     assert counts == {
-        "make_demo": 1, "shard_clips": 1, "download": 2, "extract": 2, "merge_features": 1, "train_config": 2,
-        "train": 2, "predict": 2, "weak_baseline": 1, "evaluate": 3, "report": 1, "all": 1, "total": 19,
+        "make_demo": 1, "shard_clips": 1, "download": 2, "extract": 2, "merge_features": 1, "standardize_features": 1,
+        "train_config": 2,
+        "train": 2, "predict": 2, "weak_baseline": 1, "evaluate": 3, "report": 1, "all": 1, "total": 20,
     }  # fmt: skip
 
 
@@ -45,10 +46,23 @@ def test_llp_config_replaces_the_demo_config(checkout, llp_dir):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     han = yaml.safe_load((checkout / "results" / "llp" / "train" / "han.yaml").read_text())
-    assert han == {
-        "model": {"audio_aggregation": "cross", "visual_aggregation": "cross"},
-        "annotations_dir": str(llp_dir),
-    }
+    recipe = yaml.safe_load((checkout / "resources" / "configs" / "han.yaml").read_text())
+    assert han == {**recipe, "annotations_dir": str(llp_dir)}
+
+
+def test_demo_training_settings_merge_over_the_base_config(checkout):
+    done = snakemake(checkout, "results/demo/train/a_cross_v_self.yaml")
+    assert done.returncode == 0, done.stderr[-3000:]
+    settings = yaml.safe_load((checkout / "results" / "demo" / "train" / "a_cross_v_self.yaml").read_text())
+    demo = yaml.safe_load((checkout / "config" / "config.yaml").read_text())
+    assert settings["model"]["visual_aggregation"] == "self"
+    assert settings["model"]["d_model"] == demo["training"]["model"]["d_model"]
+    assert settings["epochs"] == demo["training"]["epochs"]
+    assert (
+        settings["loss"]
+        == yaml.safe_load((checkout / "resources" / "configs" / "demo.yaml").read_text())["loss"]
+    )
+    assert settings["annotations_dir"] == "data/demo/annotations"
 
 
 def test_imported_features_skip_videos(checkout, llp_dir):

@@ -69,7 +69,14 @@ def write_manifest_with_missing(path: Path, present: list[str], missing: list[st
     write_manifest(path, statuses)
 
 
-WORKFLOW_FILES = ("Snakefile", "workflow", "config", "resources/paper_results.csv")
+WORKFLOW_FILES = (
+    "Snakefile",
+    "workflow",
+    "profiles",
+    "config",
+    "resources/paper_results.csv",
+    "resources/configs",
+)
 
 
 def fresh_checkout(destination: Path) -> Path:

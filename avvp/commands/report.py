@@ -21,8 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Write a report of one run: the ten LLP metrics of every experiment beside the paper's numbers "
             "for the same method, the weak-label baseline, per-class F1 bars, modality-attention "
             "distributions, training curves, dataset coverage and the weights identity of the features. "
-            "Experiment NAME is read from RESULTS_DIR/metrics/NAME.json and RESULTS_DIR/train/NAME/ "
-            "(history.jsonl, attention.json), the layout the workflow writes."
+            "Experiment NAME is read from RESULTS_DIR/metrics/NAME.json, RESULTS_DIR/train/NAME/history.jsonl "
+            "and the attention.json of RESULTS_DIR/predict/NAME/ (else of train/NAME/): the workflow's layout."
         ),
     )
     parser.add_argument("--run-name", required=True, help="name of the run (report title)")
@@ -56,7 +56,13 @@ def run(args: argparse.Namespace) -> int:
     """Write both reports; return 0."""
     results = Path(args.results_dir)
     experiments = [
-        load_experiment(name, method, results / "metrics" / f"{name}.json", results / "train" / name)
+        load_experiment(
+            name,
+            method,
+            results / "metrics" / f"{name}.json",
+            results / "train" / name,
+            results / "predict" / name,
+        )
         for name, method in args.experiment
     ]
     baseline = check_metrics(args.baseline, read_json(args.baseline)) if args.baseline else None

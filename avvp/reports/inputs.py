@@ -83,16 +83,14 @@ class Experiment:
 
 
 def load_experiment(
-    name: str, paper_method: str, metrics_path: str | Path, train_dir: str | Path | None
+    name: str, paper_method: str, metrics_path: str | Path, train_dir: str | Path, predict_dir: str | Path
 ) -> Experiment:
-    """Read an experiment's metrics JSON and, from ``train_dir``, ``history.jsonl`` and ``attention.json``."""
+    """Read an experiment's metrics JSON, ``train_dir/history.jsonl`` and its attention distribution:
+    ``predict_dir/attention.json`` (evaluation split) when present, else ``train_dir/attention.json``."""
     metrics = check_metrics(metrics_path, read_json(metrics_path))
-    history: list[dict[str, Any]] = []
-    attention = None
-    if train_dir is not None:
-        history = read_jsonl(Path(train_dir) / "history.jsonl")
-        attention_path = Path(train_dir) / "attention.json"
-        attention = read_json(attention_path) if attention_path.is_file() else None
+    history = read_jsonl(Path(train_dir) / "history.jsonl")
+    candidates = [Path(predict_dir) / "attention.json", Path(train_dir) / "attention.json"]
+    attention = next((read_json(p) for p in candidates if p.is_file()), None)
     return Experiment(name, paper_method, metrics, history, attention)
 
 

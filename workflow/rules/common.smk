@@ -10,8 +10,9 @@ SHARDS = [f"{i:03d}" for i in range(config["shards"])]
 EXPERIMENTS = list(config["experiments"])
 SPLIT_FILES = {"train": "AVVP_train.csv", "val": "AVVP_val_pd.csv", "test": "AVVP_test_pd.csv"}
 FEATURES = DATA / "features" / "features.h5"
-CONDA_ENV = "avvp"
-"""Named conda environment the rules run in with --sdm conda (see docs/workflow.md); ignored otherwise."""
+STANDARDIZED = DATA / "features" / "features.standardized.h5"
+MODEL_FEATURES = STANDARDIZED if config["features"]["standardize"] else FEATURES
+"""The store the models train and predict on."""
 
 
 wildcard_constraints:
@@ -60,9 +61,18 @@ def deep_merge(base, update):
     return merged
 
 
-def train_settings(experiment):
-    """The 'avvp train' config of one experiment: shared settings, its own, and the workflow's paths."""
-    settings = deep_merge(config["training"], config["experiments"][experiment]["train"])
+def base_train_config(wildcards):
+    """The experiment's base 'avvp train' config file, or nothing."""
+    path = config["experiments"][wildcards.experiment].get("config")
+    return [path] if path else []
+
+
+def train_settings(experiment, base):
+    """The 'avvp train' config of one experiment: its base file, the shared settings, its own, and the
+    workflow's annotations folder (features and output folder are given on the command line)."""
+    settings = yaml.safe_load(Path(base[0]).read_text(encoding="utf-8")) if base else {}
+    settings = deep_merge(settings or {}, config["training"])
+    settings = deep_merge(settings, config["experiments"][experiment].get("train", {}))
     return deep_merge(settings, {"annotations_dir": str(annotations_dir())})
 
 
@@ -71,10 +81,10 @@ def write_yaml(path, data):
     Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
-def frame_size_option(wildcards):
-    """The extractor's reduced-frame option, or nothing for the published sizes."""
-    size = config["features"]["frame_size"]
-    return ["--frame-size", str(size)] if size else []
+def frame_size_options(wildcards):
+    """The extractor's reduced frame sizes (demo only), or nothing for the published sizes."""
+    sizes = [("--image-size", config["features"]["image_size"]), ("--clip-size", config["features"]["clip_size"])]
+    return [arg for flag, size in sizes if size for arg in (flag, str(size))]
 
 
 def import_options(wildcards):

@@ -12,7 +12,7 @@ if config["dataset"] == "demo":
         log:
             LOGS / "make_demo.log",
         conda:
-            CONDA_ENV
+            "../envs/avvp.yaml"
         shell:
             "avvp make-demo --output {params.output:q} --seed {params.demo[seed]} --num-train {params.demo[num_train]}"
             " --num-val {params.demo[num_val]} --num-test {params.demo[num_test]}"
@@ -29,7 +29,7 @@ else:
         log:
             LOGS / "fetch_annotations.log",
         conda:
-            CONDA_ENV
+            "../envs/avvp.yaml"
         shell:
             "avvp fetch-annotations --dest {params.dest:q} > {log} 2>&1"
 
@@ -45,7 +45,7 @@ rule shard_clips:
     log:
         LOGS / "shard_clips.log",
     conda:
-        CONDA_ENV
+        "../envs/avvp.yaml"
     shell:
         "avvp shard --clips {input:q} --num-shards {params.shards} --output-dir {params.output_dir:q} > {log} 2>&1"
 
@@ -70,7 +70,7 @@ rule download:
         mem_mb=1000,
         runtime=600,
     conda:
-        CONDA_ENV
+        "../envs/avvp.yaml"
     shell:
         "avvp download --clips {input.clips:q} --video-dir {params.video_dir:q} {params.source:q}"
         " --yt-dlp {params.yt_dlp:q} --manifest {output.manifest:q} --video-list {output.videos:q} > {log} 2>&1"

@@ -13,7 +13,7 @@ rule evaluate:
     log:
         LOGS / "evaluate" / "{method}.log",
     conda:
-        CONDA_ENV
+        "../envs/avvp.yaml"
     shell:
         "avvp evaluate --split-csv {input.split:q} --gt-audio {input.gt_audio:q} --gt-visual {input.gt_visual:q}"
         " --pred-audio {input.pred_audio:q} --pred-visual {input.pred_visual:q} --output {output:q} > {log} 2>&1"

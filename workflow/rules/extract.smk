@@ -6,11 +6,12 @@ if config["features"]["source"] == "extract":
         input:
             DATA / "manifests" / "{shard}.videos.txt",
         output:
-            DATA / "features" / "shards" / "{shard}.h5",
+            features=DATA / "features" / "shards" / "{shard}.h5",
+            failures=DATA / "features" / "shards" / "{shard}.failures.tsv",
         params:
             kinds=",".join(config["features"]["kinds"]),
             weights=config["features"]["weights"],
-            frame_size=frame_size_option,
+            frame_size=frame_size_options,
         log:
             LOGS / "extract" / "{shard}.log",
         benchmark:
@@ -21,10 +22,10 @@ if config["features"]["source"] == "extract":
             mem_mb=16000,
             runtime=240,
         conda:
-            CONDA_ENV
+            "../envs/avvp.yaml"
         shell:
             "OMP_NUM_THREADS={threads} avvp extract --videos {input:q} --kinds {params.kinds:q}"
-            " --output {output:q} --weights {params.weights:q} --device auto {params.frame_size:q} > {log} 2>&1"
+            " --output {output.features:q} --weights {params.weights:q} --device auto {params.frame_size:q} --no-progress > {log} 2>&1"
 
     rule merge_features:
         input:
@@ -41,7 +42,7 @@ if config["features"]["source"] == "extract":
             mem_mb=4000,
             runtime=120,
         conda:
-            CONDA_ENV
+            "../envs/avvp.yaml"
         shell:
             "avvp merge-features {input:q} --output {output:q} --dtype {params.dtype} > {log} 2>&1"
 
@@ -60,6 +61,25 @@ else:
             mem_mb=8000,
             runtime=120,
         conda:
-            CONDA_ENV
+            "../envs/avvp.yaml"
         shell:
             "avvp import-features {params.folders:q} --output {output:q} > {log} 2>&1"
+
+
+rule standardize_features:
+    input:
+        features=FEATURES,
+        split=annotation("AVVP_train.csv"),
+    output:
+        STANDARDIZED,
+    log:
+        LOGS / "standardize_features.log",
+    benchmark:
+        BENCHMARKS / "standardize_features.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        "../envs/avvp.yaml"
+    shell:
+        "avvp standardize-features --input {input.features:q} --split-csv {input.split:q} --output {output:q} > {log} 2>&1"

@@ -7,7 +7,7 @@ rule report:
         checkpoints=expand(RESULTS / "train" / "{experiment}" / "best.pt", experiment=EXPERIMENTS),
         probabilities=expand(RESULTS / "predict" / "{experiment}" / "probabilities.h5", experiment=EXPERIMENTS),
         manifests=manifests_input,
-        features=FEATURES,
+        features=MODEL_FEATURES,
         reference=config["reference"]["results"],
     output:
         markdown=report(RESULTS / "report" / "report.md", category="Report", labels={"format": "Markdown"}),
@@ -22,7 +22,7 @@ rule report:
     log:
         LOGS / "report.log",
     conda:
-        CONDA_ENV
+        "../envs/avvp.yaml"
     shell:
         "avvp report --run-name {params.run:q} --results-dir {params.results:q} {params.experiments:q} --baseline {params.baseline:q}"
         " --features {input.features:q} {params.manifests:q} --reference {input.reference:q} --paper {params.paper:q}"

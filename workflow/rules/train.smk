@@ -2,37 +2,44 @@
 
 
 rule train_config:
+    input:
+        base_train_config,
     output:
         RESULTS / "train" / "{experiment}.yaml",
     params:
-        settings=lambda wildcards: train_settings(wildcards.experiment),
+        training=config["training"],
+        experiment=lambda wildcards: config["experiments"][wildcards.experiment],
     log:
         LOGS / "train_config" / "{experiment}.log",
     run:
-        write_yaml(output[0], params.settings)
+        write_yaml(output[0], train_settings(wildcards.experiment, input))
         Path(log[0]).write_text(f"wrote {output[0]}\n", encoding="utf-8")
 
 
 rule train:
     input:
         config=RESULTS / "train" / "{experiment}.yaml",
-        features=FEATURES,
+        features=MODEL_FEATURES,
         labels=[annotation(name) for name in ("AVVP_train.csv", "AVVP_val_pd.csv", "AVVP_eval_audio.csv", "AVVP_eval_visual.csv")],
     output:
         checkpoint=RESULTS / "train" / "{experiment}" / "best.pt",
+        last=RESULTS / "train" / "{experiment}" / "last.pt",
+        history=RESULTS / "train" / "{experiment}" / "history.jsonl",
+        val_metrics=RESULTS / "train" / "{experiment}" / "val_metrics.json",
+        attention=RESULTS / "train" / "{experiment}" / "attention.json",
     params:
         output_dir=subpath(output.checkpoint, parent=True),
     log:
         LOGS / "train" / "{experiment}.log",
     benchmark:
         BENCHMARKS / "train" / "{experiment}.tsv"
-    threads: 4
+    threads: 1
     resources:
         gpu=1,
         mem_mb=16000,
         runtime=180,
     conda:
-        CONDA_ENV
+        "../envs/avvp.yaml"
     shell:
         "OMP_NUM_THREADS={threads} avvp train --config {input.config:q} --features {input.features:q}"
         " --output-dir {params.output_dir:q} > {log} 2>&1"
@@ -41,25 +48,26 @@ rule train:
 rule predict:
     input:
         checkpoint=RESULTS / "train" / "{experiment}" / "best.pt",
-        features=FEATURES,
+        features=MODEL_FEATURES,
         split=eval_split_csv(),
     output:
         audio=RESULTS / "predict" / "{experiment}" / "pred_audio.csv",
         visual=RESULTS / "predict" / "{experiment}" / "pred_visual.csv",
         probabilities=RESULTS / "predict" / "{experiment}" / "probabilities.h5",
+        attention=RESULTS / "predict" / "{experiment}" / "attention.json",
     params:
         output_dir=subpath(output.audio, parent=True),
     log:
         LOGS / "predict" / "{experiment}.log",
     benchmark:
         BENCHMARKS / "predict" / "{experiment}.tsv"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=30,
     conda:
-        CONDA_ENV
+        "../envs/avvp.yaml"
     shell:
         "OMP_NUM_THREADS={threads} avvp predict --checkpoint {input.checkpoint:q} --features {input.features:q}"
         " --split-csv {input.split:q} --output-dir {params.output_dir:q} > {log} 2>&1"
@@ -76,6 +84,6 @@ rule weak_baseline:
     log:
         LOGS / "predict" / "weak_baseline.log",
     conda:
-        CONDA_ENV
+        "../envs/avvp.yaml"
     shell:
         "avvp weak-baseline --split-csv {input:q} --output-dir {params.output_dir:q} > {log} 2>&1"

@@ -1,0 +1,59 @@
+"""Standardising random-init features with statistics of the training clips only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from avvp.cli import main
+from avvp.data.features import FeatureStore, FeatureStoreWriter
+
+
+def test_standardize_uses_training_statistics_and_keeps_identity(tmp_path):
+    rng = np.random.default_rng(0)
+    train = [f"trainclip{i:02d}_0_10" for i in range(6)]
+    test = ["testclip000_0_10"]
+    raw = {vid: 1e4 + 5e3 * rng.standard_normal((10, 128)) for vid in [*train, *test]}
+    with FeatureStoreWriter(tmp_path / "raw.h5") as store:
+        store.set_attrs("vggish", {"extractor": "vggish", "weights": "random-init(seed=0)"})
+        for vid, features in raw.items():
+            store.add("vggish", vid, features.astype(np.float32))
+    split = tmp_path / "train.csv"
+    split.write_text("filename\tevent_labels\n" + "".join(f"{v}\tDog\n" for v in train))
+    argv = [
+        "standardize-features",
+        "--input",
+        str(tmp_path / "raw.h5"),
+        "--split-csv",
+        str(split),
+        "--output",
+        str(tmp_path / "z.h5"),
+    ]
+    assert main(argv) == 0
+    with FeatureStore(tmp_path / "z.h5") as store:
+        scaled = store.read("vggish", train)
+        assert np.allclose(scaled.reshape(-1, 128).mean(0), 0, atol=1e-3)
+        assert np.allclose(scaled.reshape(-1, 128).std(0), 1, atol=1e-3)
+        stacked = np.concatenate([raw[v] for v in train])
+        expected = (raw[test[0]] - stacked.mean(0)) / stacked.std(0)
+        assert np.allclose(store.read("vggish", test)[0], expected, atol=1e-3)
+        attrs = store.attrs("vggish")
+        assert attrs["weights"] == "random-init(seed=0)" and attrs["standardized"]["reference_clips"] == 6
+
+
+def test_no_reference_clip_is_an_input_error(tmp_path, capsys):
+    with FeatureStoreWriter(tmp_path / "raw.h5") as store:
+        store.add("vggish", "aaaaaaaaaaa_0_10", np.zeros((10, 128), dtype=np.float32))
+    split = tmp_path / "train.csv"
+    split.write_text("filename\tevent_labels\nbbbbbbbbbbb_0_10\tDog\n")
+    argv = [
+        "standardize-features",
+        "--input",
+        str(tmp_path / "raw.h5"),
+        "--split-csv",
+        str(split),
+        "--output",
+        str(tmp_path / "z.h5"),
+    ]
+    assert main(argv) == 2
+    assert "none of the 1 reference clips has 'vggish' features" in capsys.readouterr().err
+    assert not (tmp_path / "z.h5").exists()
