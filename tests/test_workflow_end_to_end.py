@@ -8,12 +8,12 @@ import shutil
 import pytest
 from workflow_helpers import fresh_checkout, snakemake
 
-TINY = [
-    "--config",
-    "demo={num_train: 6, num_val: 2, num_test: 2, num_classes: 3, frame_size: 32, fps: 8}",
-    "features={image_size: 16, clip_size: 16}",
-    "training={epochs: 2}",
-]
+TINY_CONFIG = """
+demo: {num_train: 6, num_val: 2, num_test: 2, num_classes: 3, frame_size: 32, fps: 8}
+features: {image_size: 16, clip_size: 16}
+training: {epochs: 2}
+"""
+TINY = ["--configfile", "config/config.yaml", "tiny.yaml"]
 
 pytestmark = pytest.mark.skipif(
     shutil.which("avvp") is None, reason="the 'avvp' command is not installed (pip install -e .)"
@@ -22,6 +22,7 @@ pytestmark = pytest.mark.skipif(
 
 def test_tiny_demo_runs_end_to_end_and_resumes_by_shard(tmp_path):
     checkout = fresh_checkout(tmp_path)
+    (checkout / "tiny.yaml").write_text(TINY_CONFIG)
     first_shard = checkout / "data" / "demo" / "features" / "shards" / "000.h5"
     partial = snakemake(checkout, "--cores", "2", "data/demo/features/shards/000.h5", *TINY, timeout=300)
     assert partial.returncode == 0, partial.stderr[-4000:]
