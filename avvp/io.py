@@ -9,6 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on normal exit rename it to ``target``, else delete it.
@@ -20,6 +24,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
+    tmp.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600; give the permissions a plain open() would
     try:
         yield tmp
         os.replace(tmp, target)
