@@ -56,9 +56,9 @@ class DemoOptions:
     """Sizes of the synthetic dataset; defaults keep the whole demo workflow to a few minutes on 2 cores."""
 
     seed: int = 0
-    num_train: int = 48
-    num_val: int = 12
-    num_test: int = 12
+    num_train: int = 72
+    num_val: int = 24
+    num_test: int = 24
     num_classes: int = 6
     frame_size: int = 64
     fps: int = 16
