@@ -19,11 +19,13 @@ def _report(tmp_path, extra=()):
     write_manifest_with_missing(
         tmp_path / "000.tsv", ["aaaaaaaaaaa_0_10", "bbbbbbbbbbb_0_10"], ["ccccccccccc_0_10"]
     )
+    train = {"total": 3, "available": 2, "missing": 1, "missing_clips": ["ccccccccccc_0_10"]}
+    (tmp_path / "coverage.json").write_text(json.dumps({"splits": {"train": train}}))
     argv = [
         "report", "--run-name", "unit", "--results-dir", str(results),
         "--experiment", "han", "A_cross+V_cross (HAN)", "--experiment", "a_cross_v_self", "A_cross+V_self",
         "--baseline", str(results / "metrics" / "weak_baseline.json"), "--features", str(tmp_path / "features.h5"),
-        "--manifest", str(tmp_path / "000.tsv"), "--reference", str(REPO / "resources" / "paper_results.csv"),
+        "--manifest", str(tmp_path / "000.tsv"), "--coverage", str(tmp_path / "coverage.json"), "--reference", str(REPO / "resources" / "paper_results.csv"),
         "--output-md", str(tmp_path / "out" / "report.md"), "--output-html", str(tmp_path / "out" / "report.html"),
         *extra,
     ]  # fmt: skip
@@ -46,6 +48,7 @@ def test_report_shows_runs_beside_paper_rows_and_coverage(tmp_path):
     assert f"{audio_gain:+.1f}" in markdown
     assert "2 of 3 clips are available; **1 missing**" in markdown
     assert "ccccccccccc_0_10" in markdown
+    assert "| train | 3 | 2 | 1 |" in markdown
     assert "random-init(seed=0)" in markdown
     for name in ("per_class_f1.png", "attention.png", "training_curves.png"):
         figure = tmp_path / "out" / "figures" / name

@@ -20,9 +20,10 @@ def test_demo_dry_run_builds_the_whole_default_target(checkout):
     assert done.returncode == 0, done.stderr[-3000:]
     counts = job_counts(done.stdout)
     assert counts == {
-        "make_demo": 1, "shard_clips": 1, "download": 2, "extract": 2, "merge_features": 1, "standardize_features": 1,
+        "make_demo": 1, "shard_clips": 1, "download": 2, "extract": 2, "merge_features": 1, "filter_splits": 1,
+        "standardize_features": 1,
         "train_config": 2,
-        "train": 2, "predict": 2, "weak_baseline": 1, "evaluate": 3, "report": 1, "all": 1, "total": 20,
+        "train": 2, "predict": 2, "weak_baseline": 1, "evaluate": 3, "report": 1, "all": 1, "total": 21,
     }  # fmt: skip
 
 
@@ -47,7 +48,8 @@ def test_llp_config_replaces_the_demo_config(checkout, llp_dir):
     assert done.returncode == 0, done.stderr[-3000:]
     han = yaml.safe_load((checkout / "results" / "llp" / "train" / "han.yaml").read_text())
     recipe = yaml.safe_load((checkout / "resources" / "configs" / "han.yaml").read_text())
-    assert han == {**recipe, "annotations_dir": str(llp_dir)}
+    splits = {"train": "results/llp/splits/AVVP_train.csv", "val": "results/llp/splits/AVVP_val_pd.csv"}
+    assert han == {**recipe, "annotations_dir": str(llp_dir), "splits": splits}
 
 
 def test_demo_training_settings_merge_over_the_base_config(checkout):

@@ -42,6 +42,7 @@ def test_tiny_demo_runs_end_to_end_and_resumes_by_shard(tmp_path):
     markdown = (results / "report" / "report.md").read_text()
     assert "A_cross+V_cross (HAN) | segment | 60.1 | 52.9" in markdown
     assert "10 of 10 clips are available; **0 missing**" in markdown
+    assert "| test | 2 | 2 | 0 |" in markdown
     assert "random-init" in markdown
     assert (results / "report" / "report.html").read_text().count("data:image/png;base64,") >= 2
     assert (results / "benchmarks" / "extract" / "001.tsv").is_file()

@@ -44,6 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="download manifest of a shard (repeatable; for coverage)",
     )
     parser.add_argument(
+        "--coverage", help="coverage.json of 'avvp filter-splits' (clips with features per split)"
+    )
+    parser.add_argument(
         "--reference", required=True, help="reference results CSV (resources/paper_results.csv)"
     )
     parser.add_argument("--paper", default="000", help="paper whose numbers are shown (default %(default)s)")
@@ -74,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         args.paper,
         args.features,
         args.manifest,
+        read_json(args.coverage) if args.coverage else None,
         args.output_md,
         args.output_html,
     )

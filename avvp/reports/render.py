@@ -40,6 +40,7 @@ class ReportData:
     baseline: dict[str, Any] | None
     reference: dict[tuple[str, str], dict[str, float]]
     coverage: Coverage | None
+    splits: dict[str, Any] | None
     features: dict[str, dict[str, Any]]
     figures: dict[str, Path]
 
@@ -106,8 +107,8 @@ def _attention_rows(data: ReportData, classes: Sequence[str]) -> list[list[str]]
     ]
 
 
-def _coverage_lines(coverage: Coverage | None, features: dict[str, dict[str, Any]]) -> list[str]:
-    lines = []
+def _coverage_lines(data: ReportData) -> list[str]:
+    coverage, lines = data.coverage, []
     if coverage is None:
         lines.append("Features were imported from released files; no videos were fetched.")
     else:
@@ -120,10 +121,18 @@ def _coverage_lines(coverage: Coverage | None, features: dict[str, dict[str, Any
             shown = ", ".join(coverage.missing[:MISSING_SHOWN])
             more = len(coverage.missing) - MISSING_SHOWN
             lines += ["", f"Missing: {shown}" + (f", ... ({more} more)" if more > 0 else "")]
-    lines += [
-        "",
-        *_table(["feature kind", "clips with features"], [[k, v["clips"]] for k, v in features.items()]),
-    ]
+    if data.splits:
+        rows = [
+            [split, c["total"], c["available"], c["missing"]] for split, c in data.splits["splits"].items()
+        ]
+        lines += [
+            "",
+            "Clips with every feature kind, per split (models are trained and scored on these):",
+            "",
+            *_table(["split", "clips", "with features", "missing"], rows),
+        ]
+    rows = [[k, v["clips"]] for k, v in data.features.items()]
+    lines += ["", *_table(["feature kind", "clips with features"], rows)]
     return lines
 
 
@@ -173,7 +182,7 @@ def render_markdown(data: ReportData, image: Callable[[Path], str]) -> str:
                 *(f"{e.name}: audio share (mean ± sd)" for e in data.experiments if e.attention),
             ]
             lines += ["", "Mean audio share per class:", "", *_table(header, _attention_rows(data, classes))]
-    lines += ["", "## Dataset coverage", "", *_coverage_lines(data.coverage, data.features)]
+    lines += ["", "## Dataset coverage", "", *_coverage_lines(data)]
     lines += [
         "",
         "## Feature weights",
@@ -212,6 +221,7 @@ def build_report(
     paper: str,
     features: str | Path,
     manifests: Sequence[str | Path],
+    splits: dict[str, Any] | None,
     output_md: str | Path,
     output_html: str | Path,
 ) -> ReportData:
@@ -232,6 +242,7 @@ def build_report(
         baseline=baseline,
         reference=read_reference(reference_csv, paper),
         coverage=read_coverage(manifests),
+        splits=splits,
         features=read_feature_identity(features),
         figures={caption: path for caption, path in drawn.items() if path is not None},
     )

@@ -34,9 +34,14 @@ def annotation(name):
     return annotations_dir() / name
 
 
+def available_split(split):
+    """Split file restricted to the clips that have features (written by rule filter_splits)."""
+    return RESULTS / "splits" / SPLIT_FILES[split]
+
+
 def eval_split_csv():
-    """Weak-label file of the split that is predicted and scored."""
-    return annotation(SPLIT_FILES[config["evaluation"]["split"]])
+    """Split that is predicted and scored (its clips with features)."""
+    return available_split(config["evaluation"]["split"])
 
 
 def source_videos(wildcards):
@@ -73,7 +78,8 @@ def train_settings(experiment, base):
     settings = yaml.safe_load(Path(base[0]).read_text(encoding="utf-8")) if base else {}
     settings = deep_merge(settings or {}, config["training"])
     settings = deep_merge(settings, config["experiments"][experiment].get("train", {}))
-    return deep_merge(settings, {"annotations_dir": str(annotations_dir())})
+    splits = {"train": str(available_split("train")), "val": str(available_split("val"))}
+    return deep_merge(settings, {"annotations_dir": str(annotations_dir()), "splits": splits})
 
 
 def write_yaml(path, data):

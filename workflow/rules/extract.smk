@@ -83,3 +83,22 @@ rule standardize_features:
         "../envs/avvp.yaml"
     shell:
         "avvp standardize-features --input {input.features:q} --split-csv {input.split:q} --output {output:q} > {log} 2>&1"
+
+
+rule filter_splits:
+    input:
+        features=FEATURES,
+        splits=[annotation(name) for name in SPLIT_FILES.values()],
+    output:
+        splits=[available_split(split) for split in SPLIT_FILES],
+        coverage=RESULTS / "splits" / "coverage.json",
+    params:
+        annotations=annotations_dir(),
+        output_dir=subpath(output.coverage, parent=True),
+    log:
+        LOGS / "filter_splits.log",
+    conda:
+        "../envs/avvp.yaml"
+    shell:
+        "avvp filter-splits --features {input.features:q} --annotations-dir {params.annotations:q}"
+        " --output-dir {params.output_dir:q} > {log} 2>&1"

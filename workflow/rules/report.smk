@@ -8,6 +8,7 @@ rule report:
         probabilities=expand(RESULTS / "predict" / "{experiment}" / "probabilities.h5", experiment=EXPERIMENTS),
         manifests=manifests_input,
         features=MODEL_FEATURES,
+        coverage=RESULTS / "splits" / "coverage.json",
         reference=config["reference"]["results"],
     output:
         markdown=report(RESULTS / "report" / "report.md", category="Report", labels={"format": "Markdown"}),
@@ -25,5 +26,5 @@ rule report:
         "../envs/avvp.yaml"
     shell:
         "avvp report --run-name {params.run:q} --results-dir {params.results:q} {params.experiments:q} --baseline {params.baseline:q}"
-        " --features {input.features:q} {params.manifests:q} --reference {input.reference:q} --paper {params.paper:q}"
+        " --features {input.features:q} --coverage {input.coverage:q} {params.manifests:q} --reference {input.reference:q} --paper {params.paper:q}"
         " --output-md {output.markdown:q} --output-html {output.html:q} > {log} 2>&1"

@@ -20,7 +20,8 @@ rule train:
     input:
         config=RESULTS / "train" / "{experiment}.yaml",
         features=MODEL_FEATURES,
-        labels=[annotation(name) for name in ("AVVP_train.csv", "AVVP_val_pd.csv", "AVVP_eval_audio.csv", "AVVP_eval_visual.csv")],
+        splits=[available_split("train"), available_split("val")],
+        labels=[annotation("AVVP_eval_audio.csv"), annotation("AVVP_eval_visual.csv")],
     output:
         checkpoint=RESULTS / "train" / "{experiment}" / "best.pt",
         last=RESULTS / "train" / "{experiment}" / "last.pt",

@@ -1,0 +1,44 @@
+"""``avvp filter-splits``: the split files restricted to clips that have features, with a coverage summary."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from avvp.splits import filter_splits
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``filter-splits`` and its options."""
+    parser = subparsers.add_parser(
+        "filter-splits",
+        help="restrict the train/val/test split files to the clips that have features",
+        description=(
+            "Write OUTPUT_DIR/AVVP_train.csv, AVVP_val_pd.csv and AVVP_test_pd.csv holding only the clips "
+            "of ANNOTATIONS_DIR's split files that have every feature kind in FEATURES, and "
+            "OUTPUT_DIR/coverage.json with, per split, how many clips are available and which are missing "
+            "(videos that could not be downloaded or decoded)."
+        ),
+    )
+    parser.add_argument("--features", required=True, help="feature store")
+    parser.add_argument("--annotations-dir", required=True, help="folder with the LLP split files")
+    parser.add_argument(
+        "--output-dir", required=True, help="folder for the filtered split files and coverage.json"
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the filtered splits; return 0."""
+    summary = filter_splits(args.features, args.annotations_dir, args.output_dir)
+    for split, counts in summary["splits"].items():
+        log.info(
+            "%s: %d of %d clips have features (%d missing)",
+            split,
+            counts["available"],
+            counts["total"],
+            counts["missing"],
+        )
+    return 0

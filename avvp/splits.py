@@ -1,0 +1,59 @@
+"""Restricting the splits to the clips that have features, and saying how many are missing.
+
+Some LLP videos can no longer be downloaded, and some clips fail to decode. Training and prediction need
+every clip of their split in the feature store, so the workflow runs them on the available clips and the
+report states, per split, how many clips are missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from avvp.data.features import FeatureStore
+from avvp.data.labels import CLASSES, read_weak_labels
+from avvp.io import atomic_path
+
+SPLIT_FILES = {"train": "AVVP_train.csv", "val": "AVVP_val_pd.csv", "test": "AVVP_test_pd.csv"}
+MISSING_LISTED = 50
+
+
+def write_weak_subset(source: str | Path, keep: set[str], output: str | Path) -> None:
+    """Copy the rows of weak-label file ``source`` whose clip is in ``keep`` to ``output``, atomically."""
+    labels = read_weak_labels(source)
+    with atomic_path(output) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(("filename", "event_labels"))
+        for vid, row in zip(labels.video_ids, labels.labels, strict=True):
+            if vid in keep:
+                writer.writerow((vid, ",".join(CLASSES[c] for c in row.nonzero()[0])))
+
+
+def filter_splits(
+    features: str | Path, annotations_dir: str | Path, output_dir: str | Path
+) -> dict[str, Any]:
+    """Write ``output_dir/AVVP_{train,val_pd,test_pd}.csv`` with only the clips that have every feature
+    kind of the store, and ``output_dir/coverage.json``; return the coverage summary.
+
+    Summary per split: ``total``, ``available``, ``missing`` (count) and ``missing_clips`` (the first 50).
+    """
+    with FeatureStore(features) as store:
+        kinds = store.kinds
+        have = set.intersection(*(set(store.video_ids(kind)) for kind in kinds)) if kinds else set()
+    summary: dict[str, Any] = {"features": str(features), "kinds": kinds, "splits": {}}
+    for split, name in SPLIT_FILES.items():
+        source = Path(annotations_dir) / name
+        video_ids = read_weak_labels(source).video_ids
+        missing = [vid for vid in video_ids if vid not in have]
+        write_weak_subset(source, have, Path(output_dir) / name)
+        summary["splits"][split] = {
+            "total": len(video_ids),
+            "available": len(video_ids) - len(missing),
+            "missing": len(missing),
+            "missing_clips": missing[:MISSING_LISTED],
+        }
+    with atomic_path(Path(output_dir) / "coverage.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
