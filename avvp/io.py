@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import glob
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-
+log = logging.getLogger(__name__)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -18,9 +20,14 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on normal exit rename it to ``target``, else delete it.
 
     A reader never sees a half-written ``target``: it is either absent, the old file, or the new one.
+    Temporary files that an earlier writer of the same target left behind (a process killed with
+    SIGKILL cannot clean up) are deleted first; two writers of one target at once are not supported.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        log.info("removing %s, left by an interrupted write of %s", leftover, target)
+        leftover.unlink(missing_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
