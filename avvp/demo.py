@@ -11,7 +11,6 @@ format. Everything is drawn from one seeded generator, so the same seed gives th
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -21,18 +20,18 @@ import av
 import numpy as np
 from tqdm import tqdm
 
+from avvp.data.annotations import FULL_DATASET, GT_AUDIO, GT_VISUAL, SPLIT_FILES
 from avvp.data.labels import (
-    CLASSES,
     NUM_CLASSES,
     NUM_SEGMENTS,
     EventRow,
     segments_to_events,
     write_event_rows,
+    write_weak_labels,
 )
 from avvp.io import atomic_path
 
 SPLITS = ("train", "val", "test")
-WEAK_FILES = {"train": "AVVP_train.csv", "val": "AVVP_val_pd.csv", "test": "AVVP_test_pd.csv"}
 MAX_DEMO_CLASSES = 8
 """Distinct sounds and patterns are defined for this many classes (the first ones of :data:`CLASSES`)."""
 
@@ -189,12 +188,11 @@ def write_mp4(path: Path, frames: np.ndarray, audio: np.ndarray, fps: int, sampl
         container.mux(sound.encode())
 
 
-def _write_weak(path: Path, clips: Sequence[DemoClip], class_names: Sequence[str]) -> None:
-    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(("filename", "event_labels"))
-        for clip in clips:
-            writer.writerow((clip.video_id, ",".join(class_names[c] for c in clip.classes)))
+def _write_weak(path: Path, clips: Sequence[DemoClip]) -> None:
+    labels = np.zeros((len(clips), NUM_CLASSES), dtype=np.float32)
+    for i, clip in enumerate(clips):
+        labels[i, clip.classes] = 1.0
+    write_weak_labels(path, [c.video_id for c in clips], labels)
 
 
 def _events(clips: Sequence[DemoClip], modality: str) -> list[EventRow]:
@@ -221,10 +219,10 @@ def make_demo(output: str | Path, options: DemoOptions) -> list[DemoClip]:
         audio = render_audio(clip, options.sample_rate, rng)
         write_mp4(output / "videos" / f"{clip.video_id}.mp4", frames, audio, options.fps, options.sample_rate)
     annotations = output / "annotations"
-    for split, name in WEAK_FILES.items():
-        _write_weak(annotations / name, [c for c in clips if c.split == split], CLASSES)
-    _write_weak(annotations / "AVVP_dataset_full.csv", clips, CLASSES)
+    for split, name in SPLIT_FILES.items():
+        _write_weak(annotations / name, [c for c in clips if c.split == split])
+    _write_weak(annotations / FULL_DATASET, clips)
     dense = [c for c in clips if c.split != "train"]
-    write_event_rows(annotations / "AVVP_eval_audio.csv", _events(dense, "audio"))
-    write_event_rows(annotations / "AVVP_eval_visual.csv", _events(dense, "visual"))
+    write_event_rows(annotations / GT_AUDIO, _events(dense, "audio"))
+    write_event_rows(annotations / GT_VISUAL, _events(dense, "visual"))
     return clips

@@ -7,28 +7,23 @@ report states, per split, how many clips are missing.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
+from avvp.data.annotations import SPLIT_FILES
 from avvp.data.features import FeatureStore
-from avvp.data.labels import CLASSES, read_weak_labels
+from avvp.data.labels import read_weak_labels, write_weak_labels
 from avvp.io import atomic_path
 
-SPLIT_FILES = {"train": "AVVP_train.csv", "val": "AVVP_val_pd.csv", "test": "AVVP_test_pd.csv"}
 MISSING_LISTED = 50
 
 
 def write_weak_subset(source: str | Path, keep: set[str], output: str | Path) -> None:
     """Copy the rows of weak-label file ``source`` whose clip is in ``keep`` to ``output``, atomically."""
     labels = read_weak_labels(source)
-    with atomic_path(output) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(("filename", "event_labels"))
-        for vid, row in zip(labels.video_ids, labels.labels, strict=True):
-            if vid in keep:
-                writer.writerow((vid, ",".join(CLASSES[c] for c in row.nonzero()[0])))
+    rows = [i for i, vid in enumerate(labels.video_ids) if vid in keep]
+    write_weak_labels(output, [labels.video_ids[i] for i in rows], labels.labels[rows])
 
 
 def filter_splits(

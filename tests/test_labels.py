@@ -17,6 +17,7 @@ from avvp.data.labels import (
     read_weak_labels,
     segments_to_events,
     write_event_rows,
+    write_weak_labels,
 )
 
 
@@ -131,3 +132,15 @@ def test_events_round_trip(tmp_path: Path):
         EventRow(ids[0], 0, 2, "Dog"),
         EventRow(ids[0], 7, 10, "Dog"),
     ]
+
+
+def test_weak_labels_round_trip(tmp_path: Path):
+    ids = ["abcdefghij0_0_10", "abcdefghij1_5_15"]
+    labels = np.zeros((2, 25), dtype=np.float32)
+    labels[0, [0, 3]] = 1
+    labels[1, 24] = 1
+    path = tmp_path / "weak.csv"
+    write_weak_labels(path, ids, labels)
+    assert path.read_text().splitlines()[1] == "abcdefghij0_0_10\tSpeech,Dog"
+    read = read_weak_labels(path)
+    assert read.video_ids == ids and np.array_equal(read.labels, labels)

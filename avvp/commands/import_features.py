@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from avvp.data.annotations import annotation_path
+from avvp.data.annotations import FULL_DATASET, annotation_path
 from avvp.data.features import STORAGE_DTYPES
 from avvp.data.import_released import import_released, write_manifest
 from avvp.data.labels import read_weak_labels
@@ -54,9 +54,7 @@ def run(args: argparse.Namespace) -> int:
     for kind, folder in folders.items():
         if not Path(folder).is_dir():
             raise InputError(f"{folder}: not a folder (given for {kind})")
-    clips = read_weak_labels(
-        args.clips or annotation_path(args.annotations_dir, "AVVP_dataset_full.csv")
-    ).video_ids
+    clips = read_weak_labels(args.clips or annotation_path(args.annotations_dir, FULL_DATASET)).video_ids
     report = import_released(folders, clips, args.output, dtype=args.dtype)
     manifest = f"{args.output}.problems.tsv"
     write_manifest(manifest, report)

@@ -31,6 +31,7 @@ ANNOTATION_ROWS: dict[str, int] = {
 """Each annotation file with its number of data rows (header excluded), as published."""
 
 SPLIT_FILES = {"train": "AVVP_train.csv", "val": "AVVP_val_pd.csv", "test": "AVVP_test_pd.csv"}
+FULL_DATASET = "AVVP_dataset_full.csv"
 GT_AUDIO = "AVVP_eval_audio.csv"
 GT_VISUAL = "AVVP_eval_visual.csv"
 

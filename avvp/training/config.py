@@ -12,15 +12,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from avvp.data.annotations import GT_AUDIO, GT_VISUAL, SPLIT_FILES
 from avvp.data.features import FEATURE_SHAPES
 from avvp.errors import InputError
 from avvp.models import ModelConfig
 
 DEFAULT_SPLIT_FILES = {
-    "train": "AVVP_train.csv",
-    "val": "AVVP_val_pd.csv",
-    "eval_audio": "AVVP_eval_audio.csv",
-    "eval_visual": "AVVP_eval_visual.csv",
+    "train": SPLIT_FILES["train"],
+    "val": SPLIT_FILES["val"],
+    "eval_audio": GT_AUDIO,
+    "eval_visual": GT_VISUAL,
 }
 """File names looked up in ``annotations_dir`` for splits not given explicitly."""
 

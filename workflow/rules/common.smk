@@ -2,13 +2,14 @@
 
 import yaml
 
+from avvp.data.annotations import ANNOTATION_ROWS, FULL_DATASET, GT_AUDIO, GT_VISUAL, SPLIT_FILES
+
 DATA = Path(config["data_root"])
 RESULTS = Path("results") / config["run"]
 LOGS = Path("logs") / config["run"]
 BENCHMARKS = RESULTS / "benchmarks"
 SHARDS = [f"{i:03d}" for i in range(config["shards"])]
 EXPERIMENTS = list(config["experiments"])
-SPLIT_FILES = {"train": "AVVP_train.csv", "val": "AVVP_val_pd.csv", "test": "AVVP_test_pd.csv"}
 FEATURES = DATA / "features" / "features.h5"
 STANDARDIZED = DATA / "features" / "features.standardized.h5"
 MODEL_FEATURES = STANDARDIZED if config["features"]["standardize"] else FEATURES

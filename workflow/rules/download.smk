@@ -5,7 +5,7 @@ if config["dataset"] == "demo":
     rule make_demo:
         output:
             videos=directory(DATA / "videos"),
-            annotations=[annotation(name) for name in (*SPLIT_FILES.values(), "AVVP_dataset_full.csv", "AVVP_eval_audio.csv", "AVVP_eval_visual.csv")],
+            annotations=[annotation(name) for name in ANNOTATION_ROWS],
         params:
             output=DATA,
             demo=config["demo"],
@@ -23,7 +23,7 @@ else:
 
     rule fetch_annotations:
         output:
-            [annotation(name) for name in (*SPLIT_FILES.values(), "AVVP_dataset_full.csv", "AVVP_eval_audio.csv", "AVVP_eval_visual.csv")],
+            [annotation(name) for name in ANNOTATION_ROWS],
         params:
             dest=annotations_dir(),
         log:
@@ -36,7 +36,7 @@ else:
 
 rule shard_clips:
     input:
-        annotation("AVVP_dataset_full.csv"),
+        annotation(FULL_DATASET),
     output:
         expand(DATA / "shards" / "{shard}.txt", shard=SHARDS),
     params:

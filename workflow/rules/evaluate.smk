@@ -4,8 +4,8 @@
 rule evaluate:
     input:
         split=eval_split_csv(),
-        gt_audio=annotation("AVVP_eval_audio.csv"),
-        gt_visual=annotation("AVVP_eval_visual.csv"),
+        gt_audio=annotation(GT_AUDIO),
+        gt_visual=annotation(GT_VISUAL),
         pred_audio=RESULTS / "predict" / "{method}" / "pred_audio.csv",
         pred_visual=RESULTS / "predict" / "{method}" / "pred_visual.csv",
     output:

@@ -69,7 +69,7 @@ else:
 rule standardize_features:
     input:
         features=FEATURES,
-        split=annotation("AVVP_train.csv"),
+        split=annotation(SPLIT_FILES["train"]),
     output:
         STANDARDIZED,
     log:

@@ -21,7 +21,7 @@ rule train:
         config=RESULTS / "train" / "{experiment}.yaml",
         features=MODEL_FEATURES,
         splits=[available_split("train"), available_split("val")],
-        labels=[annotation("AVVP_eval_audio.csv"), annotation("AVVP_eval_visual.csv")],
+        labels=[annotation(GT_AUDIO), annotation(GT_VISUAL)],
     output:
         checkpoint=RESULTS / "train" / "{experiment}" / "best.pt",
         last=RESULTS / "train" / "{experiment}" / "last.pt",
