@@ -78,12 +78,12 @@ def test_per_second_resnet_average_equals_frame_input() -> None:
 def test_published_sizes() -> None:
     model = build_model(ModelConfig())
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    assert shapes["audio_projection.weight"] == (512, 128)
-    assert shapes["frame_projection.weight"] == (512, 2048)
-    assert shapes["motion_projection.weight"] == (512, 512)
-    assert shapes["visual_fusion.weight"] == (512, 1024)
-    assert shapes["han_layer.self_attention.in_proj_weight"] == (1536, 512)
-    assert shapes["han_layer.feedforward_in.weight"] == (512, 512)
+    assert shapes["projections.audio.weight"] == (512, 128)
+    assert shapes["projections.frames.weight"] == (512, 2048)
+    assert shapes["projections.motion.weight"] == (512, 512)
+    assert shapes["projections.visual_fusion.weight"] == (512, 1024)
+    assert shapes["block.layer.self_attention.in_proj_weight"] == (1536, 512)
+    assert shapes["block.layer.feedforward_in.weight"] == (512, 512)
     assert shapes["pooling.classifier.weight"] == (25, 512)
 
 

@@ -155,7 +155,7 @@ def test_wrong_official_architecture_is_rejected(tmp_path: Path) -> None:
     state = official_state_dict()
     del state["hat_encoder.layers.0.cm_attn.in_proj_weight"]
     torch.save(state, tmp_path / "missing.pt")
-    with pytest.raises(InputError, match=r"missing: han_layer\.cross_attention\.in_proj_weight"):
+    with pytest.raises(InputError, match=r"missing: block\.layer\.cross_attention\.in_proj_weight"):
         load_model(tmp_path / "missing.pt", "official-han")
     state = official_state_dict()
     state["fc_extra.weight"] = torch.zeros(3)
@@ -165,7 +165,7 @@ def test_wrong_official_architecture_is_rejected(tmp_path: Path) -> None:
     state = official_state_dict()
     state["fc_a.weight"] = torch.zeros(512, 64)
     torch.save(state, tmp_path / "shape.pt")
-    with pytest.raises(InputError, match=r"wrong shape: audio_projection\.weight \(512, 64\)"):
+    with pytest.raises(InputError, match=r"wrong shape: projections\.audio\.weight \(512, 64\)"):
         load_model(tmp_path / "shape.pt", "official-han")
     with pytest.raises(InputError, match="try --checkpoint-format official-han"):
         load_model(tmp_path / "shape.pt", "native")

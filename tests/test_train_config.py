@@ -12,7 +12,7 @@ from avvp.training.config import TrainConfig, load_config, parse_overrides
 CONFIGS = Path(__file__).resolve().parents[1] / "resources" / "configs"
 
 
-@pytest.mark.parametrize("name", ["han.yaml", "a_cross_v_self.yaml", "demo.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))
 def test_shipped_configs_validate(name: str) -> None:
     assert isinstance(load_config(CONFIGS / name), TrainConfig)
 

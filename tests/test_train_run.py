@@ -59,7 +59,7 @@ def test_loss_falls_and_run_files_are_written(splits: SyntheticSplits, tmp_path:
     assert (attention["histogram"].sum(axis=1) == len(splits.val_ids) * 10).all()
     np.testing.assert_allclose(attention["mean_audio"] + attention["mean_visual"], 1.0)
     checkpoint = torch.load(run / "best.pt", weights_only=True)
-    assert checkpoint["format"] == "avvp-parser/1" and checkpoint["epoch"] == best_epoch
+    assert checkpoint["format"] == "avvp-parser/2" and checkpoint["epoch"] == best_epoch
 
 
 def test_two_epochs_equal_one_then_resume_one(splits: SyntheticSplits, tmp_path: Path) -> None:
@@ -123,12 +123,12 @@ def _cli_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
 
 def test_cli_bad_config_writes_nothing(splits: SyntheticSplits, tmp_path: Path, capsys) -> None:
     config = tmp_path / "c.yaml"
-    config.write_text("batch_size: sixteen\nmodel: {heads: 2}\n", encoding="utf-8")
+    config.write_text("batch_size: sixteen\nmodel: {hedas: 2}\n", encoding="utf-8")
     out = tmp_path / "out"
     err = _cli_error(
         ["train", "--config", str(config), "--output-dir", str(out), "--features", "x.h5"], capsys
     )
-    assert "c.yaml: invalid config" in err and "batch_size" in err and "model.heads: unknown key" in err
+    assert "c.yaml: invalid config" in err and "batch_size" in err and "model.hedas: unknown key" in err
     assert not out.exists()
 
 

@@ -1,26 +1,22 @@
-"""Parsing models, built from their validated config by name (``model.name`` in a training config).
-
-A new model family adds its config class (a pydantic model with a ``name`` literal) and its module to
-:data:`MODELS`; the trainer, losses and predictor only see :class:`~avvp.models.output.ParserOutput`.
+"""Parsing models: one :class:`Parser` built from a validated :class:`ParserConfig` (``model:`` of a training
+config). Every method (HAN and its variants, Base, GCAA, skip connections, the adversarial head) is a
+configuration of named parts: the block (:mod:`avvp.models.blocks`), the attention
+(:mod:`avvp.models.attention`), the heads (:mod:`avvp.models.heads`). Trainer, losses and predictor only see
+:class:`~avvp.models.output.ParserOutput`.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-from torch import nn
-
-from avvp.models.han import HANConfig, HybridAttentionParser
+from avvp.models.config import ParserConfig
 from avvp.models.output import ParserOutput
+from avvp.models.parser import Parser
 
-MODELS: dict[str, tuple[type[BaseModel], type[nn.Module]]] = {"han": (HANConfig, HybridAttentionParser)}
-"""Model name -> (config class, module class)."""
+ModelConfig = ParserConfig
+"""The config of every parsing model."""
 
-ModelConfig = HANConfig
-"""The union of all model configs (one member today)."""
-
-__all__ = ["MODELS", "ModelConfig", "ParserOutput", "build_model"]
+__all__ = ["ModelConfig", "Parser", "ParserConfig", "ParserOutput", "build_model"]
 
 
-def build_model(config: BaseModel) -> nn.Module:
-    """Instantiate the model named by ``config.name`` from its config."""
-    return MODELS[config.name][1](config)
+def build_model(config: ParserConfig) -> Parser:
+    """Instantiate the parser ``config`` describes."""
+    return Parser(config)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -18,6 +18,8 @@ class ParserOutput:
     - ``modality_attention`` (B, T, 2, C): ``W_av``, sums to 1 over the modality axis.
     - ``audio_embedding`` / ``visual_embedding`` (B, T, D): aggregated segment features that fed the
       classifier, for losses and components that work on representations.
+    - ``heads``: the output of each configured head by name, e.g. ``modality_discriminator`` logits
+      (B, T, 2).
     """
 
     global_prob: torch.Tensor
@@ -28,3 +30,4 @@ class ParserOutput:
     modality_attention: torch.Tensor
     audio_embedding: torch.Tensor
     visual_embedding: torch.Tensor
+    heads: dict[str, torch.Tensor] = field(default_factory=dict)

@@ -5,7 +5,9 @@ Native model checkpoint (``best.pt``): ``{"format": "avvp-parser/1", "model": <m
 ``"training"`` (optimizer, scheduler, scaler, RNG, history, best score, diagnostics accumulators) and
 ``"config"`` (the whole training config). Official HAN checkpoints are the ``state_dict`` that
 ``main_avvp.py`` of YapengTian/AVVP-ECCV20 saves for ``MMIL_Net``; their keys are mapped onto
-:class:`~avvp.models.han.HybridAttentionParser`, and the unused encoders they carry are ignored and listed.
+the HAN configuration of :class:`~avvp.models.parser.Parser`, and the unused encoders they carry are
+ignored and listed. Native checkpoints of the first format (``avvp-parser/1``, HAN only, written before the
+parser was composable) are read too: their config and keys are renamed on loading.
 """
 
 from __future__ import annotations
@@ -20,28 +22,37 @@ from torch import nn
 
 from avvp.errors import InputError
 from avvp.io import atomic_path
-from avvp.models import MODELS, ModelConfig, build_model
+from avvp.models import ModelConfig, build_model
 
 log = logging.getLogger(__name__)
-NATIVE_FORMAT = "avvp-parser/1"
+NATIVE_FORMAT = "avvp-parser/2"
+LEGACY_HAN_FORMAT = "avvp-parser/1"
+LEGACY_HAN_PREFIXES = {
+    "audio_projection.": "projections.audio.",
+    "frame_projection.": "projections.frames.",
+    "motion_projection.": "projections.motion.",
+    "visual_fusion.": "projections.visual_fusion.",
+    "han_layer.": "block.layer.",
+}
+"""Key prefix in an ``avvp-parser/1`` checkpoint -> prefix in the parser (other keys are unchanged)."""
 CHECKPOINT_FORMATS = ("native", "official-han")
 
 OFFICIAL_HAN_PREFIXES = {
-    "fc_a.": "audio_projection.",
-    "fc_v.": "frame_projection.",
-    "fc_st.": "motion_projection.",
-    "fc_fusion.": "visual_fusion.",
-    "hat_encoder.layers.0.self_attn.": "han_layer.self_attention.",
-    "hat_encoder.layers.0.cm_attn.": "han_layer.cross_attention.",
-    "hat_encoder.layers.0.linear1.": "han_layer.feedforward_in.",
-    "hat_encoder.layers.0.linear2.": "han_layer.feedforward_out.",
-    "hat_encoder.layers.0.norm1.": "han_layer.attention_norm.",
-    "hat_encoder.layers.0.norm2.": "han_layer.feedforward_norm.",
+    "fc_a.": "projections.audio.",
+    "fc_v.": "projections.frames.",
+    "fc_st.": "projections.motion.",
+    "fc_fusion.": "projections.visual_fusion.",
+    "hat_encoder.layers.0.self_attn.": "block.layer.self_attention.",
+    "hat_encoder.layers.0.cm_attn.": "block.layer.cross_attention.",
+    "hat_encoder.layers.0.linear1.": "block.layer.feedforward_in.",
+    "hat_encoder.layers.0.linear2.": "block.layer.feedforward_out.",
+    "hat_encoder.layers.0.norm1.": "block.layer.attention_norm.",
+    "hat_encoder.layers.0.norm2.": "block.layer.feedforward_norm.",
     "fc_prob.": "pooling.classifier.",
     "fc_frame_att.": "pooling.temporal_attention.",
     "fc_av_att.": "pooling.modality_attention.",
 }
-"""Key prefix in the official ``MMIL_Net`` state dict -> prefix in :class:`HybridAttentionParser`."""
+"""Key prefix in the official ``MMIL_Net`` state dict -> prefix in the HAN configuration of the parser."""
 
 OFFICIAL_HAN_UNUSED = (
     "audio_encoder.",
@@ -105,27 +116,38 @@ def load_weights(path: Path, model: nn.Module, state_dict: dict[str, torch.Tenso
     model.load_state_dict(state_dict)
 
 
+def _rename_prefixes(
+    state_dict: dict[str, torch.Tensor], prefixes: dict[str, str]
+) -> dict[str, torch.Tensor]:
+    """``state_dict`` with each key's first matching prefix of ``prefixes`` replaced (others unchanged)."""
+    renamed = {}
+    for key, value in state_dict.items():
+        prefix = next((p for p in prefixes if key.startswith(p)), None)
+        renamed[prefixes[prefix] + key[len(prefix) :] if prefix else key] = value
+    return renamed
+
+
 def model_from_native(path: Path, payload: dict[str, Any]) -> nn.Module:
     """Build the model a native checkpoint describes and load its weights."""
-    if payload.get("format") != NATIVE_FORMAT:
+    if payload.get("format") not in (NATIVE_FORMAT, LEGACY_HAN_FORMAT):
         hint = (
             " (it looks like a raw state dict: try --checkpoint-format official-han)"
             if "fc_prob.weight" in payload
             else ""
         )
         raise InputError(f"{path}: not a native avvp checkpoint{hint}")
-    model_config = payload["model"]
-    name = model_config.get("name")
-    if name not in MODELS:
-        raise InputError(f"{path}: unknown model {name!r}; known: {sorted(MODELS)}")
+    model_config, state_dict = dict(payload["model"]), payload["state_dict"]
+    if payload["format"] == LEGACY_HAN_FORMAT:
+        model_config.pop("name", None)
+        state_dict = _rename_prefixes(state_dict, LEGACY_HAN_PREFIXES)
     try:
-        config = MODELS[name][0].model_validate(model_config)
+        config = ModelConfig.model_validate(model_config)
     except ValidationError as err:
         raise InputError(
             f"{path}: invalid model config in checkpoint ({err.error_count()} problem(s): {err})"
         ) from None
     model = build_model(config)
-    load_weights(path, model, payload["state_dict"])
+    load_weights(path, model, state_dict)
     return model
 
 

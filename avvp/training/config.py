@@ -1,6 +1,7 @@
 """The training config: a YAML file validated by pydantic (unknown keys and wrong types are errors).
 
-Paths in the config are taken relative to the current directory. Command-line overrides
+A config may build on another with ``extends: <file>`` (relative to its own folder; its settings are merged
+over the other's). Paths in the config are taken relative to the current directory. Command-line overrides
 (``--set key.sub=value``) are applied to the parsed YAML before validation, so they are checked the same way.
 """
 
@@ -12,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from avvp.config_files import read_config_file
 from avvp.data.annotations import GT_AUDIO, GT_VISUAL, SPLIT_FILES
 from avvp.data.features import FEATURE_SHAPES
 from avvp.errors import InputError
@@ -115,6 +117,15 @@ class TrainConfig(_Strict):
     attention_bins: int = Field(20, gt=1, description="histogram bins of the attention diagnostics")
 
     @model_validator(mode="after")
+    def _heads_of_loss_terms(self) -> TrainConfig:
+        from avvp.training.losses import HEADS_NEEDED
+
+        for term, head in HEADS_NEEDED.items():
+            if term in self.loss.terms and getattr(self.model.heads, head) is None:
+                raise ValueError(f"loss term '{term}' needs the head model.heads.{head}")
+        return self
+
+    @model_validator(mode="after")
     def _feature_kinds(self) -> TrainConfig:
         if isinstance(self.features, dict):
             unknown = sorted(set(self.features) - set(FEATURE_SHAPES))
@@ -177,21 +188,11 @@ def _apply(raw: dict[str, Any], dotted: str, value: Any) -> None:
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Read and validate a YAML training config; ``overrides`` maps dotted keys to values applied first.
 
-    ``path=None`` starts from the defaults. Raises :class:`InputError` naming the file and every problem.
+    The file may build on another (``extends: han.yaml``, relative to its folder). ``path=None`` starts
+    from the defaults. Raises :class:`InputError` naming the file and every problem.
     """
     source = str(path) if path is not None else "config"
-    raw: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"{path}: config file not found")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
-            raise InputError(f"{path}: not valid YAML ({err})") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise InputError(f"{path}: expected a mapping of settings at the top level")
-        raw = loaded or {}
+    raw = read_config_file(path) if path is not None else {}
     for dotted, value in (overrides or {}).items():
         _apply(raw, dotted, value)
     try:

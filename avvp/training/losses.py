@@ -4,6 +4,11 @@ HAN's objective is ``L = L_wsl + L_a + L_v``: binary cross-entropy of the fused,
 video-level probabilities against the weak labels, the modality targets optionally label-smoothed
 (``y_m = (1 - delta_m) y + delta_m / 2``, so LS-V with delta 0.1 is HAN's ``0.9 y + 0.05``). Later methods
 add terms to :data:`LOSS_TERMS` and name them in the config; the trainer only sees :class:`Objective`.
+
+Lamba et al.'s objective ``L = L_wsl + lambda_g L_g - lambda_ad L_ad`` (eq. 2) is the terms
+``{wsl: 1, audio: 0.6, visual: 0.6, modality_adversarial: 0.4}``: every weight is positive, and the minus sign
+is the gradient reversal layer in front of the discriminator (docs/models.md). A term may also report
+monitors (e.g. the discriminator's accuracy), logged beside the losses but never optimised.
 """
 
 from __future__ import annotations
@@ -50,12 +55,45 @@ class VideoBCE:
         return functional.binary_cross_entropy(prob, smooth_labels(batch.labels, self.smoothing))
 
 
+class ModalityAdversarialLoss:
+    """``L_ad``: binary cross-entropy of the modality discriminator's logits (B, T, 2) against the modality.
+
+    Targets are 0 for the audio and 1 for the visual segment features (eq. 1 of Lamba et al.), averaged
+    over batch, segments and the two modalities. Minimising it trains the discriminator; the gradient
+    reversal layer of the head makes the encoder maximise it.
+    """
+
+    head = "modality_discriminator"
+
+    def _logits(self, output: ParserOutput) -> torch.Tensor:
+        return output.heads[self.head].float()
+
+    @staticmethod
+    def _targets(logits: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([0.0, 1.0], device=logits.device).expand_as(logits)
+
+    def __call__(self, output: ParserOutput, batch: Batch) -> torch.Tensor:
+        """The loss of one batch (a scalar tensor)."""
+        logits = self._logits(output)
+        return functional.binary_cross_entropy_with_logits(logits, self._targets(logits))
+
+    def monitor(self, output: ParserOutput) -> dict[str, torch.Tensor]:
+        """``modality_discriminator_accuracy``: share of segment features whose modality it tells right."""
+        logits = self._logits(output).detach()
+        correct = (logits > 0) == self._targets(logits).bool()
+        return {"modality_discriminator_accuracy": correct.float().mean()}
+
+
 LOSS_TERMS: dict[str, tuple[str, Callable[[LossConfig], LossTerm]]] = {
     "wsl": ("L_wsl", lambda cfg: VideoBCE("global_prob", 0.0, cfg.clamp)),
     "audio": ("L_a", lambda cfg: VideoBCE("audio_prob", cfg.label_smoothing.amount("audio"), cfg.clamp)),
     "visual": ("L_v", lambda cfg: VideoBCE("visual_prob", cfg.label_smoothing.amount("visual"), cfg.clamp)),
+    "modality_adversarial": ("L_ad", lambda cfg: ModalityAdversarialLoss()),
 }
 """Config name -> (name in logs, factory from the loss config)."""
+
+HEADS_NEEDED = {"modality_adversarial": "modality_discriminator"}
+"""Loss terms that read a head's output -> the head the model must have."""
 
 
 class Objective:
@@ -73,7 +111,11 @@ class Objective:
         return [name for name, _, _ in self.terms]
 
     def __call__(self, output: ParserOutput, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Return the total loss and each unweighted term (detached) by log name."""
+        """Return the total loss and, detached, each unweighted term by log name and each monitor by name."""
         values = {name: term(output, batch) for name, _, term in self.terms}
         total = sum(weight * values[name] for name, weight, _ in self.terms)
-        return total, {name: value.detach() for name, value in values.items()}
+        logged = {name: value.detach() for name, value in values.items()}
+        for _, _, term in self.terms:
+            if hasattr(term, "monitor"):
+                logged.update(term.monitor(output))
+        return total, logged

@@ -114,13 +114,14 @@ def train_epoch(
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """One pass over ``loader``.
 
-    Returns the epoch record (mean of each loss term and of the total ``loss``, ``steps``, ``seconds``,
-    ``data_seconds`` spent waiting for batches) and each term's per-step values ``(steps,)``. Loss values
+    Returns the epoch record (mean of each loss term, of each monitor and of the total ``loss``, ``steps``,
+    ``seconds``, ``data_seconds`` spent waiting for batches) and each such value per step ``(steps,)``. Loss values
     stay on the device until the end of the epoch (no per-step synchronisation on CUDA, except for the
     progress bar every :data:`PROGRESS_EVERY` steps).
     """
     model.train()
     per_step: list[torch.Tensor] = []
+    names = ["loss", *objective.names]
     data_seconds = 0.0
     start = tick = perf_counter()
     progress = tqdm(loader, desc=desc, unit="batch", disable=None, leave=False)
@@ -134,11 +135,11 @@ def train_epoch(
         scaler.scale(total).backward()
         scaler.step(optimizer)
         scaler.update()
+        names = ["loss", *terms]
         per_step.append(torch.stack([total.detach(), *terms.values()]).float())
         if step % PROGRESS_EVERY == 0:
             progress.set_postfix(loss=f"{float(total):.4f}")
         tick = perf_counter()
-    names = ["loss", *objective.names]
     values = torch.stack(per_step).cpu().numpy() if per_step else np.zeros((0, len(names)))
     step_losses = {name: values[:, i] for i, name in enumerate(names)}
     record = {name: float(column.mean()) if len(column) else math.nan for name, column in step_losses.items()}
@@ -253,7 +254,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
             "epoch %d: loss %.4f (%s), val segment Type@AV %.2f, %.1f s",
             epoch,
             record["loss"],
-            ", ".join(f"{n} {record[n]:.4f}" for n in objective.names),
+            ", ".join(f"{n} {record[n]:.4f}" for n in step_losses if n != "loss"),
             score,
             record["seconds"],
         )

@@ -2,6 +2,7 @@
 
 import yaml
 
+from avvp.config_files import config_chain, deep_merge, read_config_file
 from avvp.data.annotations import ANNOTATION_ROWS, FULL_DATASET, GT_AUDIO, GT_VISUAL, SPLIT_FILES
 
 DATA = Path(config["data_root"])
@@ -56,28 +57,17 @@ def source_dir_option(wildcards):
     return ["--source-dir", source] if source else []
 
 
-def deep_merge(base, update):
-    """A copy of mapping ``base`` with ``update`` merged in, recursively."""
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def base_train_config(wildcards):
-    """The experiment's base 'avvp train' config file, or nothing."""
+    """The experiment's base 'avvp train' config file and the files it extends, or nothing."""
     path = config["experiments"][wildcards.experiment].get("config")
-    return [path] if path else []
+    return config_chain(path) if path else []
 
 
 def train_settings(experiment, base):
     """The 'avvp train' config of one experiment: its base file, the shared settings, its own, and the
     workflow's annotations folder (features and output folder are given on the command line)."""
-    settings = yaml.safe_load(Path(base[0]).read_text(encoding="utf-8")) if base else {}
-    settings = deep_merge(settings or {}, config["training"])
+    settings = read_config_file(base[0]) if base else {}
+    settings = deep_merge(settings, config["training"])
     settings = deep_merge(settings, config["experiments"][experiment].get("train", {}))
     splits = {"train": str(available_split("train")), "val": str(available_split("val"))}
     return deep_merge(settings, {"annotations_dir": str(annotations_dir()), "splits": splits})

@@ -1,0 +1,79 @@
+"""The validated config of a parser: which parts it is built from and their sizes (``model:`` in a training config).
+
+A parser is input projections -> an attention block -> attentive MMIL pooling -> optional heads. The defaults
+are the published HAN; docs/models.md lists the configuration of every method and a diagram.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from avvp.models.attention import AttentionKind
+
+Aggregation = Literal["self", "cross"]
+BlockKind = Literal["han", "base"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModalitySwitch(_Strict):
+    """A switch per modality."""
+
+    audio: bool = False
+    visual: bool = False
+
+
+class DiscriminatorConfig(_Strict):
+    """The adversarial modality discriminator head (Lamba et al., section 3.1)."""
+
+    hidden: int = Field(512, gt=0, description="hidden width of the discriminator's two-layer MLP")
+    reversal: float = Field(
+        1.0,
+        gt=0.0,
+        description="gradient reversal coefficient: the encoder receives -reversal x the gradient",
+    )
+
+
+class HeadsConfig(_Strict):
+    """Optional heads on the segment features that enter the MMIL pooling; ``null`` leaves a head out."""
+
+    modality_discriminator: DiscriminatorConfig | None = None
+
+
+class ParserConfig(_Strict):
+    """Parts and sizes of a :class:`~avvp.models.parser.Parser` (defaults: the published HAN)."""
+
+    block: BlockKind = Field("han", description="han: one shared HAN layer; base: Lamba et al.'s Base block")
+    attention: AttentionKind = Field("dot", description="dot: scaled dot-product; gcaa: global context-aware")
+    d_model: int = Field(512, gt=0, description="width of the projected features and of the block")
+    num_heads: int = Field(1, gt=0, description="attention heads (must divide d_model)")
+    feedforward: int = Field(512, gt=0, description="hidden width of the feed-forward sublayers")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout in attention and feed-forward")
+    audio_aggregation: Aggregation = Field("cross", description="A_cross (eq. 1) or A_self (eq. 8)")
+    visual_aggregation: Aggregation = Field("cross", description="V_cross (eq. 2) or V_self (eq. 7)")
+    skip: ModalitySwitch = Field(
+        default_factory=ModalitySwitch,
+        description="skip connection around a modality's cross-modal attention",
+    )
+    heads: HeadsConfig = Field(default_factory=HeadsConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ParserConfig:
+        if self.d_model % self.num_heads:
+            raise ValueError(f"num_heads {self.num_heads} does not divide d_model {self.d_model}")
+        for modality in ("audio", "visual"):
+            if not getattr(self.skip, modality):
+                continue
+            if self.block != "base":
+                raise ValueError(
+                    f"skip.{modality} needs block 'base' (HAN has no separate self-attended signal)"
+                )
+            if getattr(self, f"{modality}_aggregation") != "cross":
+                raise ValueError(
+                    f"skip.{modality} needs {modality}_aggregation 'cross' (it skips that attention)"
+                )
+        return self

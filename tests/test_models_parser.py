@@ -1,0 +1,277 @@
+"""The composable parser: HAN reproduces the earlier implementation, Base, GCAA, skip connections, the
+adversarial modality discriminator with gradient reversal, and every shipped config trains a step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from train_helpers import make_splits, one_torch_thread, train_overrides  # noqa: F401
+
+from avvp.errors import InputError
+from avvp.models import ParserConfig, build_model
+from avvp.models.attention import GlobalContextAttention
+from avvp.models.heads import reverse_gradient
+from avvp.training.checkpoints import LEGACY_HAN_FORMAT, LEGACY_HAN_PREFIXES, load_model, save_checkpoint
+from avvp.training.config import load_config
+from avvp.training.dataset import Batch
+from avvp.training.losses import Objective
+from avvp.training.trainer import train
+
+CONFIGS = Path(__file__).resolve().parents[1] / "resources" / "configs"
+REFERENCE = Path(__file__).resolve().parent / "data" / "han_reference_outputs.npz"
+TINY = {"d_model": 32, "feedforward": 48}
+
+
+def features(batch: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return {
+        "vggish": torch.randn(batch, 10, 128, generator=generator),
+        "resnet152": torch.randn(batch, 80, 2048, generator=generator),
+        "r2plus1d": torch.randn(batch, 10, 512, generator=generator),
+    }
+
+
+def tiny(seed: int = 0, **settings: object) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model(ParserConfig.model_validate({**TINY, "dropout": 0.0, **settings})).eval()
+
+
+@pytest.mark.parametrize(("audio", "visual"), [(a, v) for a in ("self", "cross") for v in ("self", "cross")])
+def test_han_configurations_reproduce_the_previous_implementation(audio: str, visual: str) -> None:
+    # tests/data/han_reference_outputs.npz: outputs of the HAN class this parser replaced (commit f13990c),
+    # same seed, same input; in train mode the dropout masks must be drawn in the same order too.
+    reference = np.load(REFERENCE)
+    torch.manual_seed(0)
+    config = ParserConfig(
+        d_model=32, feedforward=48, dropout=0.1, audio_aggregation=audio, visual_aggregation=visual
+    )
+    model = build_model(config)
+    key = f"{audio}_{visual}"
+    with torch.no_grad():
+        output = model.eval()(features())
+        for name in ("global_prob", "audio_prob", "visual_prob", "frame_prob", "modality_attention"):
+            np.testing.assert_array_equal(getattr(output, name).numpy(), reference[f"{key}/eval/{name}"])
+        torch.manual_seed(1)
+        output = model.train()(features())
+    np.testing.assert_array_equal(output.global_prob.numpy(), reference[f"{key}/train/global_prob"])
+    np.testing.assert_array_equal(output.frame_prob.numpy(), reference[f"{key}/train/frame_prob"])
+
+
+def test_gradient_reversal_reverses_and_scales() -> None:
+    x = torch.randn(3, 4, dtype=torch.double, requires_grad=True)
+    weights = torch.randn(3, 4, dtype=torch.double)
+    y = reverse_gradient(x, 0.4)
+    assert torch.equal(y, x)
+    (y * weights).sum().backward()
+    torch.testing.assert_close(x.grad, -0.4 * weights)
+    # the Jacobian autograd sees is -coefficient x identity, while the forward pass is the identity
+    jacobian = torch.autograd.functional.jacobian(lambda t: reverse_gradient(t, 0.4), x.detach())
+    torch.testing.assert_close(jacobian, -0.4 * torch.eye(12, dtype=torch.double).reshape(3, 4, 3, 4))
+
+
+@pytest.mark.parametrize("num_heads", [1, 4])
+def test_gcaa_shapes_and_normalised_attention(num_heads: int) -> None:
+    torch.manual_seed(0)
+    attention = GlobalContextAttention(32, num_heads, dropout=0.0)
+    query, source = torch.randn(3, 10, 32), torch.randn(3, 7, 32)
+    weights = attention.weights(query, source)
+    assert weights.shape == (3, num_heads, 10, 7)
+    torch.testing.assert_close(weights.sum(dim=-1), torch.ones(3, num_heads, 10))
+    assert attention(query, source).shape == (3, 10, 32)
+
+
+def test_gcaa_scores_depend_on_the_global_context() -> None:
+    # Changing only segment 9 of the query sequence changes its mean, hence the attention of segment 0
+    # (plain dot-product attention of segment 0 would not change: its query is the same).
+    torch.manual_seed(0)
+    attention = GlobalContextAttention(16, 1, dropout=0.0)
+    query, source = torch.randn(1, 10, 16), torch.randn(1, 10, 16)
+    changed = query.clone()
+    changed[0, 9] += 3.0
+    with torch.no_grad():
+        assert not torch.allclose(
+            attention.weights(query, source)[0, 0, 0], attention.weights(changed, source)[0, 0, 0]
+        )
+
+
+def test_base_has_separate_self_attention_and_fuses_self_attended_features() -> None:
+    base, han = tiny(block="base"), tiny(block="han")
+    audio_params = {p.data_ptr() for p in base.block.audio_self.parameters()}
+    visual_params = {p.data_ptr() for p in base.block.visual_self.parameters()}
+    assert audio_params and not audio_params & visual_params
+    assert not hasattr(han.block, "audio_self")  # HAN: one layer for both streams
+
+    seen: dict[str, list[torch.Tensor]] = {"base": [], "han": []}
+    base.block.cross.cross_attention.register_forward_hook(lambda m, args, out: seen["base"].append(args[1]))
+    han.block.layer.cross_attention.register_forward_hook(lambda m, args, out: seen["han"].append(args[1]))
+    batch = features()
+    with torch.no_grad():
+        base(batch), han(batch)
+        base_audio, base_visual = base.projections(batch)
+        han_audio, han_visual = han.projections(batch)
+        # Base: audio attends over the self-attended visual stream, and visual over the self-attended audio
+        torch.testing.assert_close(seen["base"][0], base.block.visual_self(base_visual))
+        torch.testing.assert_close(seen["base"][1], base.block.audio_self(base_audio))
+    # HAN: cross-modal attention over the projected features directly
+    torch.testing.assert_close(seen["han"][0], han_visual)
+    torch.testing.assert_close(seen["han"][1], han_audio)
+
+
+def test_base_self_layers_learn_from_their_own_modality_only() -> None:
+    model = tiny(block="base", audio_aggregation="self", visual_aggregation="self").train()
+    model(features()).audio_embedding.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.block.audio_self.parameters())
+    assert all(p.grad is None for p in model.block.visual_self.parameters())
+
+
+@pytest.mark.parametrize("modality", ["audio", "visual"])
+def test_skip_changes_only_its_own_path(modality: str) -> None:
+    plain = tiny(block="base")
+    skipped = tiny(block="base", skip={modality: True})
+    skipped.load_state_dict(plain.state_dict())
+    batch = features()
+    with torch.no_grad():
+        a, b = plain(batch), skipped(batch)
+        own, other = ("audio_embedding", "visual_embedding")[:: 1 if modality == "audio" else -1]
+        assert not torch.allclose(getattr(a, own), getattr(b, own))
+        torch.testing.assert_close(getattr(a, other), getattr(b, other), rtol=0, atol=0)
+        # skip adds the self-attended signal around the cross-modal layer
+        audio, visual = skipped.projections(batch)
+        audio_self, visual_self = skipped.block.audio_self(audio), skipped.block.visual_self(visual)
+        query, source = (audio_self, visual_self) if modality == "audio" else (visual_self, audio_self)
+        torch.testing.assert_close(getattr(b, own), skipped.block.cross(query, source) + query)
+
+
+def test_modality_discriminator_head_loss_and_accuracy() -> None:
+    model = tiny(
+        block="base", skip={"audio": True, "visual": True}, heads={"modality_discriminator": {"hidden": 8}}
+    )
+    output = model(features(batch=3))
+    logits = output.heads["modality_discriminator"]
+    assert logits.shape == (3, 10, 2)
+    batch = Batch(index=torch.arange(3), video_ids=["a", "b", "c"], features={}, labels=torch.zeros(3, 25))
+    config = load_config(CONFIGS / "base_adv_skip.yaml").loss
+    total, logged = Objective(config)(output, batch)
+    targets = torch.tensor([0.0, 1.0]).expand(3, 10, 2)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+    torch.testing.assert_close(logged["L_ad"], expected.detach())
+    accuracy = ((logits > 0) == targets.bool()).float().mean()
+    torch.testing.assert_close(logged["modality_discriminator_accuracy"], accuracy)
+    weighted = logged["L_wsl"] + 0.6 * (logged["L_a"] + logged["L_v"]) + 0.4 * logged["L_ad"]
+    torch.testing.assert_close(total.detach(), weighted)
+
+
+def test_adversarial_gradients_train_the_discriminator_and_oppose_it_in_the_encoder() -> None:
+    model = tiny(block="base", heads={"modality_discriminator": {"hidden": 8, "reversal": 0.5}}).train()
+    batch = features()
+    logits = model(batch).heads["modality_discriminator"]
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, torch.tensor([0.0, 1.0]).expand_as(logits)
+    )
+    encoder = model.projections.audio.weight
+    discriminator = model.heads["modality_discriminator"].classifier[0].weight
+    reversed_grads = torch.autograd.grad(loss, (encoder, discriminator))
+    # the same graph without the reversal layer, to compare against
+    audio, visual = model.block(*model.projections(batch))
+    plain_logits = (
+        model.heads["modality_discriminator"].classifier(torch.stack((audio, visual), dim=2)).squeeze(-1)
+    )
+    plain = torch.nn.functional.binary_cross_entropy_with_logits(
+        plain_logits, torch.tensor([0.0, 1.0]).expand_as(logits)
+    )
+    plain_grads = torch.autograd.grad(plain, (encoder, discriminator))
+    torch.testing.assert_close(reversed_grads[0], -0.5 * plain_grads[0])
+    torch.testing.assert_close(reversed_grads[1], plain_grads[1])
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"block": "han", "skip": {"audio": True}}, "skip.audio needs block 'base'"),
+        (
+            {"block": "base", "visual_aggregation": "self", "skip": {"visual": True}},
+            "needs visual_aggregation 'cross'",
+        ),
+        ({"d_model": 30, "num_heads": 4}, "num_heads 4 does not divide d_model 30"),
+    ],
+)
+def test_inconsistent_model_configs_are_refused(settings: dict, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps({"model": settings}), encoding="utf-8")
+    with pytest.raises(InputError, match=message):
+        load_config(path)
+
+
+def test_adversarial_loss_needs_the_discriminator(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "extends: "
+        + str(CONFIGS / "base_adv_skip.yaml")
+        + "\nmodel: {heads: {modality_discriminator: null}}\n"
+    )
+    with pytest.raises(
+        InputError,
+        match=r"loss term 'modality_adversarial' needs the head model\.heads\.modality_discriminator",
+    ):
+        load_config(path)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_every_shipped_config_trains_one_step(name: str) -> None:
+    config = load_config(CONFIGS / name)
+    torch.manual_seed(0)
+    model = build_model(config.model).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.optimizer.lr)
+    labels = torch.zeros(2, 25)
+    labels[:, 3] = 1.0
+    batch = Batch(index=torch.arange(2), video_ids=["a", "b"], features=features(), labels=labels)
+    before = [p.detach().clone() for p in model.parameters()]
+    total, logged = Objective(config.loss)(model(batch.features), batch)
+    total.backward()
+    optimizer.step()
+    assert torch.isfinite(total) and set(logged) >= {"L_wsl", "L_a", "L_v"}
+    changed = [not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True)]
+    assert sum(changed) >= len(changed) // 2
+
+
+def test_legacy_han_checkpoint_loads_with_the_same_outputs(tmp_path: Path) -> None:
+    model = tiny()
+    renamed_back = {v: k for k, v in LEGACY_HAN_PREFIXES.items()}
+    legacy_state = {}
+    for key, value in model.state_dict().items():
+        prefix = next((p for p in renamed_back if key.startswith(p)), "")
+        legacy_state[(renamed_back[prefix] + key[len(prefix) :]) if prefix else key] = value
+    assert "han_layer.self_attention.in_proj_weight" in legacy_state
+    legacy_config = {
+        "name": "han",
+        **model.config.model_dump(mode="json", exclude={"block", "attention", "skip", "heads"}),
+    }
+    payload = {
+        "format": LEGACY_HAN_FORMAT,
+        "model": legacy_config,
+        "state_dict": legacy_state,
+        "epoch": 1,
+        "metrics": {},
+    }
+    save_checkpoint(tmp_path / "old.pt", payload)
+    loaded = load_model(tmp_path / "old.pt")
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(features()).global_prob, model(features()).global_prob)
+
+
+def test_adversarial_training_logs_discriminator_accuracy(tmp_path: Path) -> None:
+    splits = make_splits(tmp_path / "data", num_train=16, num_val=8)
+    overrides = train_overrides(splits, tmp_path / "run", epochs=2, batch_size=8)
+    overrides["model.heads.modality_discriminator.hidden"] = 16
+    train(load_config(CONFIGS / "base_adv_skip_gcaa.yaml", overrides))
+    records = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert len(records) == 2
+    for record in records:
+        assert 0.0 <= record["modality_discriminator_accuracy"] <= 1.0
+        assert record["L_ad"] > 0
+    loaded = load_model(tmp_path / "run" / "best.pt")
+    assert loaded.config.attention == "gcaa" and "modality_discriminator" in loaded.heads
