@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from train_helpers import one_torch_thread  # noqa: F401
+from train_helpers import one_torch_thread, random_features  # noqa: F401
 
 from avvp.models import ModelConfig, ParserOutput, build_model
 from avvp.training.config import LabelSmoothing, LossConfig
@@ -15,12 +15,7 @@ VARIANTS = [(a, v) for a in ("self", "cross") for v in ("self", "cross")]
 
 
 def features(batch: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    return {
-        "vggish": torch.randn(batch, 10, 128, generator=generator),
-        "resnet152": torch.randn(batch, 80, 2048, generator=generator),
-        "r2plus1d": torch.randn(batch, 10, 512, generator=generator),
-    }
+    return random_features(batch, seed)
 
 
 def tiny(audio: str = "cross", visual: str = "cross", dropout: float = 0.0) -> torch.nn.Module:

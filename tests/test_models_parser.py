@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from train_helpers import make_splits, one_torch_thread, train_overrides  # noqa: F401
+from train_helpers import make_splits, one_torch_thread, random_features, train_overrides  # noqa: F401
 
 from avvp.errors import InputError
 from avvp.models import ParserConfig, build_model
@@ -27,12 +27,7 @@ TINY = {"d_model": 32, "feedforward": 48}
 
 
 def features(batch: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    return {
-        "vggish": torch.randn(batch, 10, 128, generator=generator),
-        "resnet152": torch.randn(batch, 80, 2048, generator=generator),
-        "r2plus1d": torch.randn(batch, 10, 512, generator=generator),
-    }
+    return random_features(batch, seed)
 
 
 def tiny(seed: int = 0, **settings: object) -> torch.nn.Module:

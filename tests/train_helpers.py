@@ -31,6 +31,12 @@ def one_torch_thread():
 TINY_MODEL = {"d_model": 32, "feedforward": 32, "dropout": 0.1}
 
 
+def random_features(batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Gaussian model inputs of ``batch`` clips in LLP's shapes (ResNet152 at 8 frames per second)."""
+    generator = torch.Generator().manual_seed(seed)
+    return {kind: torch.randn(batch, *shape, generator=generator) for kind, shape in FEATURE_SHAPES.items()}
+
+
 @dataclass
 class SyntheticSplits:
     """Paths of a synthetic dataset and the dense truth of its validation clips."""
