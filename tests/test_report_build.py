@@ -1,35 +1,71 @@
-"""The run report: scores beside the paper's numbers, figures, coverage and weights identity."""
+"""The run report: scores beside the papers' numbers, figures, coverage and weights identity."""
 
 from __future__ import annotations
 
 import json
+import re
+import struct
 
 from workflow_helpers import REPO, write_manifest_with_missing, write_run, write_store
 
 from avvp.cli import main
 
+REFERENCE = REPO / "resources" / "paper_results.csv"
+TWO_EXPERIMENTS = [("han", "A_cross+V_cross (HAN)"), ("a_cross_v_self", "A_cross+V_self")]
 PAPER_HAN_SEGMENT = "60.1 | 52.9 | 48.9 | 54.0 | 55.4"
 PAPER_ACROSS_VSELF_EVENT = "51.9 | 51.2 | 44.3 | 49.1 | 48.9"
+SCORES_HEADER = "method"
+DISCRIMINATOR_HEADER = "experiment | first epoch"
 
 
-def _report(tmp_path, extra=()):
+def _inputs(tmp_path, names):
+    """Write a run of experiments ``names`` (metrics, histories, attention), a store, a manifest, coverage."""
     results = tmp_path / "results"
-    write_run(results, ["han", "a_cross_v_self"])
+    write_run(results, names)
     write_store(tmp_path / "features.h5", ["aaaaaaaaaaa_0_10", "bbbbbbbbbbb_0_10"])
     write_manifest_with_missing(
         tmp_path / "000.tsv", ["aaaaaaaaaaa_0_10", "bbbbbbbbbbb_0_10"], ["ccccccccccc_0_10"]
     )
     train = {"total": 3, "available": 2, "missing": 1, "missing_clips": ["ccccccccccc_0_10"]}
     (tmp_path / "coverage.json").write_text(json.dumps({"splits": {"train": train}}))
+    return results
+
+
+def _run(tmp_path, experiments, reference=REFERENCE, extra=()):
+    """Run 'avvp report' on the inputs of :func:`_inputs` with ``--experiment NAME METHOD`` pairs."""
+    results = tmp_path / "results"
     argv = [
         "report", "--run-name", "unit", "--results-dir", str(results),
-        "--experiment", "han", "A_cross+V_cross (HAN)", "--experiment", "a_cross_v_self", "A_cross+V_self",
+        *(arg for pair in experiments for arg in ("--experiment", *pair)),
         "--baseline", str(results / "metrics" / "weak_baseline.json"), "--features", str(tmp_path / "features.h5"),
-        "--manifest", str(tmp_path / "000.tsv"), "--coverage", str(tmp_path / "coverage.json"), "--reference", str(REPO / "resources" / "paper_results.csv"),
+        "--manifest", str(tmp_path / "000.tsv"), "--coverage", str(tmp_path / "coverage.json"), "--reference", str(reference),
         "--output-md", str(tmp_path / "out" / "report.md"), "--output-html", str(tmp_path / "out" / "report.html"),
         *extra,
     ]  # fmt: skip
-    return main(argv), results
+    return main(argv)
+
+
+def _report(tmp_path, experiments=TWO_EXPERIMENTS, reference=REFERENCE, extra=()):
+    results = _inputs(tmp_path, list(dict.fromkeys(name for name, _ in experiments)))
+    return _run(tmp_path, experiments, reference, extra), results
+
+
+def _table(markdown, header_start):
+    """Cells of each body row of the Markdown table whose header starts with ``| header_start``."""
+    lines = markdown.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(f"| {header_start}")), None)
+    if start is None:
+        return None
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(line.strip("| ").split(" | "))
+    return rows
+
+
+def _png_width(path):
+    return struct.unpack(">I", path.read_bytes()[16:20])[0]
 
 
 def test_report_shows_runs_beside_paper_rows_and_coverage(tmp_path):
@@ -59,6 +95,109 @@ def test_report_shows_runs_beside_paper_rows_and_coverage(tmp_path):
     assert "figures/" not in html
 
 
+def test_each_experiment_is_followed_by_every_row_of_its_methods_across_papers(tmp_path):
+    experiments = [
+        ("han", "A_cross+V_cross (HAN)"), ("han", "HAN LS-V"), ("han", "HAN"), ("a_cross_v_self", "A_cross+V_self"),
+    ]  # fmt: skip
+    code, _ = _report(tmp_path, experiments)
+    assert code == 0
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    labels = [(row[0], row[1]) for row in _table(markdown, SCORES_HEADER)]
+    han_rows = [
+        "paper 000 table 1: A_cross+V_cross (HAN)",
+        "paper 000 table 2: HAN LS-V",
+        "paper 002 table 1-2: HAN",
+        "paper 004 table I: HAN",
+    ]
+    expected = [
+        *(("**han** (this run)", level) for level in ("segment", "event")),
+        *((label, level) for label in han_rows for level in ("segment", "event")),
+        *(("**a_cross_v_self** (this run)", level) for level in ("segment", "event")),
+        *(("paper 000 table 1: A_cross+V_self", level) for level in ("segment", "event")),
+        *(("weak-label baseline", level) for level in ("segment", "event")),
+    ]
+    assert labels == expected
+    assert "paper 002 table 1-2: HAN | segment | 60.1 | 52.9" in markdown
+    assert "(LLP test set; papers 000, 002, 004)" in markdown
+
+
+def test_paper_filter_keeps_the_rows_of_the_papers_given(tmp_path):
+    experiments = [("han", "A_cross+V_cross (HAN)"), ("han", "HAN")]
+    code, _ = _report(tmp_path, experiments, extra=["--paper", "002"])
+    assert code == 0
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    labels = [row[0] for row in _table(markdown, SCORES_HEADER) if row[0].startswith("paper")]
+    assert labels == ["paper 002 table 1-2: HAN"] * 2
+    assert "(LLP test set; paper 002; restricted to paper(s) 002)" in markdown
+
+
+def test_unknown_method_or_paper_is_an_error_naming_it(tmp_path, capsys):
+    code, _ = _report(tmp_path, [("han", "A_cross+V_cross (HAN)"), ("han", "han ls-v")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"experiment 'han': paper method 'han ls-v' is not a method of {REFERENCE}" in err
+    assert "close names: 'HAN LS-V'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    assert _run(tmp_path, [("han", "HAN")], extra=["--paper", "005"]) == 2
+    assert "paper '005' has no row" in capsys.readouterr().err
+
+
+def test_hostile_names_stay_text_in_markdown_and_html(tmp_path):
+    hostile_method = "<b>bold</b>|*x* [a](javascript:alert(1))"
+    reference = tmp_path / "reference.csv"
+    rows = [f'000,9,"{hostile_method}",{level},1.0,2.0,3.0,4.0,5.0' for level in ("segment", "event")]
+    reference.write_text(REFERENCE.read_text() + "\n".join(rows) + "\n")
+    script, piped = "<img src=x onerror=alert(1)>", "a|b_\\|*c*"
+    code, _ = _report(tmp_path, [(script, hostile_method), (piped, "HAN")], reference)
+    assert code == 0
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "<img src=x" not in html and "<b>" not in html and 'href="javascript' not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<td>paper 000 table 9: &lt;b&gt;bold&lt;/b&gt;|*x* [a](javascript:alert(1))</td>" in html
+    assert "<td><strong>a|b_\\|*c*</strong> (this run)</td>" in html
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert html.count("<table>") == markdown.count("\n|---|")  # every Markdown table stayed a table
+    for table in re.findall(r"<table>.*?</table>", html, flags=re.S):
+        widths = {
+            len(re.findall(r"<t[hd][ >]", row)) for row in re.findall(r"<tr>.*?</tr>", table, flags=re.S)
+        }
+        assert len(widths) == 1, table
+
+
+def _add_discriminator_accuracy(train_dir, accuracy, best_epoch):
+    history = [json.loads(line) for line in (train_dir / "history.jsonl").read_text().splitlines()]
+    for record, value in zip(history, accuracy, strict=True):
+        record["modality_discriminator_accuracy"] = value
+    (train_dir / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+    (train_dir / "val_metrics.json").write_text(json.dumps({"epoch": best_epoch}))
+
+
+def test_discriminator_accuracy_is_shown_only_for_experiments_that_record_it(tmp_path):
+    plain, adversarial = tmp_path / "plain", tmp_path / "adversarial"
+    assert _report(plain)[0] == 0
+    markdown = (plain / "out" / "report.md").read_text()
+    assert _table(markdown, DISCRIMINATOR_HEADER) is None and "discriminator" not in markdown
+
+    results = _inputs(adversarial, ["han", "a_cross_v_self"])
+    _add_discriminator_accuracy(results / "train" / "a_cross_v_self", [0.9, 0.7, 0.55], best_epoch=2)
+    assert _run(adversarial, TWO_EXPERIMENTS) == 0
+    markdown = (adversarial / "out" / "report.md").read_text()
+    assert _table(markdown, DISCRIMINATOR_HEADER) == [
+        ["a_cross_v_self", "0.900 (epoch 1)", "0.550 (epoch 3)", "0.700 (epoch 2)"]
+    ]
+    assert "0.5 means it cannot tell the two modalities apart" in markdown
+    curves = "out/figures/training_curves.png"
+    assert _png_width(adversarial / curves) > 1.3 * _png_width(plain / curves)  # a third panel
+
+
+def test_discriminator_accuracy_outside_0_1_is_an_error(tmp_path, capsys):
+    results = _inputs(tmp_path, ["han"])
+    _add_discriminator_accuracy(results / "train" / "han", [0.5, 0.6, 70.0], best_epoch=3)
+    assert _run(tmp_path, [("han", "HAN")]) == 2
+    err = capsys.readouterr().err
+    assert "history.jsonl: modality_discriminator_accuracy is not in [0, 1] in epoch(s) [3]" in err
+
+
 def test_report_rejects_incomplete_metrics(tmp_path, capsys):
     results = tmp_path / "results"
     write_run(results, ["han", "a_cross_v_self"])
@@ -70,7 +209,7 @@ def test_report_rejects_incomplete_metrics(tmp_path, capsys):
     assert code == 0
     argv_code = main(
         ["report", "--run-name", "x", "--results-dir", str(results), "--experiment", "han", "HAN",
-         "--features", str(tmp_path / "again" / "features.h5"), "--reference", str(REPO / "resources" / "paper_results.csv"),
+         "--features", str(tmp_path / "again" / "features.h5"), "--reference", str(REFERENCE),
          "--output-md", str(tmp_path / "r.md"), "--output-html", str(tmp_path / "r.html")]
     )  # fmt: skip
     assert argv_code == 2

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import subprocess
+import sys
 import time
 
 import pytest
 import yaml
-from workflow_helpers import fresh_checkout, job_counts, snakemake
+from workflow_helpers import REPO, fresh_checkout, job_counts, snakemake
+
+PRETRAINING = {
+    "Pretrained",
+    "Pretrain E2E",
+    "Pretrain E2E (uni)",
+    "Pretrain E2E (cross)",
+    "Pretrain E2E (multi)",
+}
 
 
 @pytest.fixture(scope="module")
@@ -22,22 +33,61 @@ def test_demo_dry_run_builds_the_whole_default_target(checkout):
     assert counts == {
         "make_demo": 1, "shard_clips": 1, "download": 2, "extract": 2, "merge_features": 1, "filter_splits": 1,
         "standardize_features": 1,
-        "train_config": 2,
-        "train": 2, "predict": 2, "weak_baseline": 1, "evaluate": 3, "report": 1, "all": 1, "total": 21,
+        "train_config": 3,
+        "train": 3, "predict": 3, "weak_baseline": 1, "evaluate": 4, "report": 1, "all": 1, "total": 25,
     }  # fmt: skip
 
 
 def test_llp_dry_run_has_sharded_jobs_and_is_fast(checkout, llp_dir):
     start = time.perf_counter()
     done = snakemake(
-        checkout, "-n", "--configfile", "config/llp.yaml", "--config", f"annotations_dir={llp_dir}"
+        checkout, "-n", "-p", "--configfile", "config/llp.yaml", "--config", f"annotations_dir={llp_dir}"
     )
     elapsed = time.perf_counter() - start
     assert done.returncode == 0, done.stderr[-3000:]
     counts = job_counts(done.stdout)
     assert counts["download"] == counts["extract"] == 40
-    assert counts["train"] == 2 and counts["evaluate"] == 3 and "make_demo" not in counts
+    assert counts["train"] == 14 and counts["evaluate"] == 15 and "make_demo" not in counts
     assert elapsed < 30, f"LLP dry run took {elapsed:.1f} s"
+    han = "--experiment han 'A_cross+V_cross (HAN)' --experiment han 'HAN LS-V' --experiment han HAN --experiment"
+    assert han in done.stdout
+
+
+def _as_list(value):
+    return [value] if isinstance(value, str) else value
+
+
+def test_llp_config_reproduces_every_method_of_papers_000_and_002_once():
+    with (REPO / "resources" / "paper_results.csv").open(newline="") as handle:
+        methods = {row["method"] for row in csv.DictReader(handle) if row["paper"] in ("000", "002")}
+    experiments = yaml.safe_load((REPO / "config" / "llp.yaml").read_text())["experiments"]
+    listed = [m for spec in experiments.values() for m in _as_list(spec["paper_method"])]
+    assert sorted(listed) == sorted(methods - PRETRAINING)
+    assert all((REPO / spec["config"]).is_file() for spec in experiments.values())
+
+
+def test_unknown_paper_method_fails_the_dry_run_naming_it(checkout):
+    typo = {"experiments": {"han": {"paper_method": ["A_cross+V_cross (HAN)", "HAN LS V"]}}}
+    (checkout / "typo.yaml").write_text(yaml.safe_dump(typo))
+    done = snakemake(checkout, "-n", "--configfile", "config/config.yaml", "typo.yaml")
+    assert done.returncode != 0
+    message = "experiment 'han': paper method 'HAN LS V' is not a method of resources/paper_results.csv"
+    assert f"{message}; close names: 'HAN LS-V'" in done.stdout + done.stderr
+
+
+def test_paper_methods_of_any_paper_and_a_paper_filter_reach_the_report(checkout):
+    (checkout / "papers.yaml").write_text(yaml.safe_dump({"reference": {"paper": ["000", "002"]}}))
+    done = snakemake(checkout, "-n", "-p", "--configfile", "config/config.yaml", "papers.yaml")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "--experiment base_adv_skip_gcaa Base+Adv+Skip+GCAA" in done.stdout
+    assert "--reference resources/paper_results.csv --paper 000 --paper 002 --output-md" in done.stdout
+
+
+def test_the_reference_module_the_workflow_imports_is_light():
+    heavy = ("torch", "h5py", "matplotlib", "numpy")
+    code = f"import sys, avvp.reports.reference; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_llp_config_replaces_the_demo_config(checkout, llp_dir):

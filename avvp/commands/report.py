@@ -18,11 +18,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "report",
         help="write the run's report (Markdown + self-contained HTML) with figures",
         description=(
-            "Write a report of one run: the ten LLP metrics of every experiment beside the paper's numbers "
-            "for the same method, the weak-label baseline, per-class F1 bars, modality-attention "
-            "distributions, training curves, dataset coverage and the weights identity of the features. "
-            "Experiment NAME is read from RESULTS_DIR/metrics/NAME.json, RESULTS_DIR/train/NAME/history.jsonl "
-            "and the attention.json of RESULTS_DIR/predict/NAME/ (else of train/NAME/): the workflow's layout."
+            "Write a report of one run: the ten LLP metrics of every experiment beside every row of the "
+            "reference CSV for the paper methods it reproduces (any paper, or those of --paper), the "
+            "weak-label baseline, per-class F1 bars, modality-attention distributions, training curves "
+            "(with the modality discriminator's accuracy of adversarial models), dataset coverage and the "
+            "weights identity of the features. "
+            "Experiment NAME is read from RESULTS_DIR/metrics/NAME.json, the history.jsonl and val_metrics.json "
+            "of RESULTS_DIR/train/NAME/ and the attention.json of RESULTS_DIR/predict/NAME/ (else of "
+            "train/NAME/): the workflow's layout."
         ),
     )
     parser.add_argument("--run-name", required=True, help="name of the run (report title)")
@@ -33,7 +36,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="append",
         required=True,
         metavar=("NAME", "PAPER_METHOD"),
-        help="an experiment and the method name in the reference CSV it is compared with (repeatable)",
+        help=(
+            "an experiment and a method of the reference CSV (its 'method' column, exactly) it is shown "
+            "beside; repeatable, and repeating a NAME adds methods to it, e.g. --experiment han "
+            "'A_cross+V_cross (HAN)' --experiment han HAN"
+        ),
     )
     parser.add_argument("--baseline", help="metrics JSON of the weak-label baseline")
     parser.add_argument("--features", required=True, help="the feature store used (for its weights identity)")
@@ -49,10 +56,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--reference", required=True, help="reference results CSV (resources/paper_results.csv)"
     )
-    parser.add_argument("--paper", default="000", help="paper whose numbers are shown (default %(default)s)")
+    parser.add_argument(
+        "--paper",
+        action="append",
+        default=[],
+        help="show only the reference rows of this paper (its 'paper' column, e.g. 000; repeatable; "
+        "default: every paper)",
+    )
     parser.add_argument("--output-md", required=True, help="Markdown report to write (figures go beside it)")
     parser.add_argument("--output-html", required=True, help="HTML report to write")
     return parser
+
+
+def paper_methods(pairs: list[list[str]]) -> dict[str, list[str]]:
+    """The ``--experiment NAME METHOD`` pairs as NAME -> its methods, both in the order first given."""
+    methods: dict[str, list[str]] = {}
+    for name, method in pairs:
+        methods.setdefault(name, [])
+        if method not in methods[name]:
+            methods[name].append(method)
+    return methods
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,12 +84,12 @@ def run(args: argparse.Namespace) -> int:
     experiments = [
         load_experiment(
             name,
-            method,
+            methods,
             results / "metrics" / f"{name}.json",
             results / "train" / name,
             results / "predict" / name,
         )
-        for name, method in args.experiment
+        for name, methods in paper_methods(args.experiment).items()
     ]
     baseline = check_metrics(args.baseline, read_json(args.baseline)) if args.baseline else None
     build_report(

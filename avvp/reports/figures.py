@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from avvp.io import atomic_path
 from avvp.reports.inputs import Experiment
@@ -75,22 +76,50 @@ def attention(experiments: Sequence[Experiment], classes: Sequence[str], path: P
     return _save(figure, path)
 
 
-def training_curves(experiments: Sequence[Experiment], path: Path) -> Path | None:
-    """Training loss and validation segment-level F1 (audio, visual, Type@AV) per epoch."""
-    shown = [e for e in experiments if e.history]
-    if not shown:
-        return None
-    figure, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for experiment in shown:
+def _loss_panel(ax: plt.Axes, experiments: Sequence[Experiment], colors: dict[str, str]) -> None:
+    for experiment in experiments:
         epochs = [r["epoch"] for r in experiment.history]
-        loss_ax.plot(epochs, [r["loss"] for r in experiment.history], label=experiment.name)
+        losses = [r["loss"] for r in experiment.history]
+        ax.plot(epochs, losses, color=colors[experiment.name], label=experiment.name)
+    ax.set(xlabel="epoch", ylabel="training loss", title="Training loss")
+
+
+def _validation_panel(ax: plt.Axes, experiments: Sequence[Experiment], colors: dict[str, str]) -> None:
+    for experiment in experiments:
+        epochs = [r["epoch"] for r in experiment.history]
         for metric, style in (("type", "-"), ("audio", "--"), ("visual", ":")):
             values = [r.get("val", {}).get("segment", {}).get(metric) for r in experiment.history]
             if any(v is not None for v in values):
-                val_ax.plot(epochs, values, style, label=f"{experiment.name} {metric}")
-    loss_ax.set(xlabel="epoch", ylabel="training loss", title="Training loss")
-    val_ax.set(xlabel="epoch", ylabel="F1 (%)", title="Validation, segment level")
-    for ax in (loss_ax, val_ax):
+                ax.plot(
+                    epochs, values, style, color=colors[experiment.name], label=f"{experiment.name} {metric}"
+                )
+    ax.set(xlabel="epoch", ylabel="F1 (%)", title="Validation, segment level")
+
+
+def _discriminator_panel(ax: plt.Axes, experiments: Sequence[Experiment], colors: dict[str, str]) -> None:
+    for experiment in experiments:
+        accuracy = experiment.discriminator_accuracy
+        ax.plot(list(accuracy), list(accuracy.values()), color=colors[experiment.name], label=experiment.name)
+    ax.axhline(0.5, color="grey", linestyle="--", label="0.5: cannot tell")
+    ax.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title="Modality discriminator (audio vs visual)")
+
+
+def training_curves(experiments: Sequence[Experiment], path: Path) -> Path | None:
+    """Training loss and validation segment-level F1 (audio, visual, Type@AV) per epoch and, when some
+    experiment records it, the modality discriminator's accuracy (experiments without it are left out).
+    Each experiment keeps its colour across the panels."""
+    shown = [e for e in experiments if e.history]
+    if not shown:
+        return None
+    colors = {e.name: f"C{i}" for i, e in enumerate(shown)}
+    panels = [(_loss_panel, shown), (_validation_panel, shown)]
+    adversarial = [e for e in shown if e.discriminator_accuracy]
+    if adversarial:
+        panels.append((_discriminator_panel, adversarial))
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8))
+    for ax, (draw, drawn) in zip(axes, panels, strict=True):
+        draw(ax, drawn, colors)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize="x-small")
     return _save(figure, path)

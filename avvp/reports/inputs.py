@@ -1,8 +1,7 @@
-"""Reading what a report shows: metrics, reference numbers, training history, attention, coverage, weights."""
+"""Reading what a report shows: metrics, training history, attention, coverage, weights identity."""
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -13,10 +12,12 @@ from typing import Any
 from avvp.data.features import FeatureStore
 from avvp.download import read_manifest
 from avvp.errors import InputError
+from avvp.reports.reference import METRICS
 
 LEVELS = ("segment", "event")
-METRICS = ("audio", "visual", "audio_visual", "type", "event")
 METRIC_TITLES = ("Audio", "Visual", "Audio-visual", "Type@AV", "Event@AV")
+DISCRIMINATOR_ACCURACY = "modality_discriminator_accuracy"
+"""Key of a ``history.jsonl`` record: the epoch's mean accuracy of the adversarial modality discriminator."""
 
 
 def read_json(path: str | Path) -> Any:
@@ -51,47 +52,59 @@ def check_metrics(path: str | Path, metrics: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
-def read_reference(path: str | Path, paper: str) -> dict[tuple[str, str], dict[str, float]]:
-    """Rows of ``paper`` in a reference CSV (paper, table, method, level, five metrics), keyed by (method, level).
-
-    When a method appears in several tables, the first row wins (the main table comes first).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: reference results not found")
-    rows: dict[tuple[str, str], dict[str, float]] = {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"paper", "method", "level", *METRICS} - set(reader.fieldnames or ())
-        if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        for row in reader:
-            if row["paper"] == paper:
-                rows.setdefault((row["method"], row["level"]), {m: float(row[m]) for m in METRICS})
-    return rows
-
-
 @dataclass
 class Experiment:
-    """One experiment of the run: its scores, the paper method it reproduces, and its training records."""
+    """One experiment of the run: its scores, the paper methods it reproduces, and its training records.
+
+    ``best_epoch`` is the epoch of the selected model (``val_metrics.json``) when known;
+    ``discriminator_accuracy`` maps epochs to the modality discriminator's accuracy (adversarial models).
+    """
 
     name: str
-    paper_method: str
+    paper_methods: list[str]
     metrics: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     attention: dict[str, Any] | None = None
+    best_epoch: int | None = None
+    discriminator_accuracy: dict[int, float] = field(default_factory=dict)
+
+
+def discriminator_accuracy(path: str | Path, history: Sequence[dict[str, Any]]) -> dict[int, float]:
+    """Epoch -> modality discriminator accuracy, for the records of ``history`` (read from ``path``) that
+    have it; :class:`InputError` for a value that is not a fraction in [0, 1]."""
+    accuracy = {r["epoch"]: r[DISCRIMINATOR_ACCURACY] for r in history if DISCRIMINATOR_ACCURACY in r}
+    bad = [e for e, a in accuracy.items() if not (isinstance(a, int | float) and 0 <= a <= 1)]
+    if bad:
+        raise InputError(f"{path}: {DISCRIMINATOR_ACCURACY} is not in [0, 1] in epoch(s) {bad}")
+    return {epoch: float(a) for epoch, a in accuracy.items()}
 
 
 def load_experiment(
-    name: str, paper_method: str, metrics_path: str | Path, train_dir: str | Path, predict_dir: str | Path
+    name: str,
+    paper_methods: list[str],
+    metrics_path: str | Path,
+    train_dir: str | Path,
+    predict_dir: str | Path,
 ) -> Experiment:
-    """Read an experiment's metrics JSON, ``train_dir/history.jsonl`` and its attention distribution:
-    ``predict_dir/attention.json`` (evaluation split) when present, else ``train_dir/attention.json``."""
+    """Read an experiment's metrics JSON, ``train_dir/history.jsonl``, the selected epoch of
+    ``train_dir/val_metrics.json`` and its attention distribution: ``predict_dir/attention.json``
+    (evaluation split) when present, else ``train_dir/attention.json``."""
     metrics = check_metrics(metrics_path, read_json(metrics_path))
-    history = read_jsonl(Path(train_dir) / "history.jsonl")
+    history_path = Path(train_dir) / "history.jsonl"
+    history = read_jsonl(history_path)
+    val_metrics = Path(train_dir) / "val_metrics.json"
+    best_epoch = read_json(val_metrics).get("epoch") if val_metrics.is_file() else None
     candidates = [Path(predict_dir) / "attention.json", Path(train_dir) / "attention.json"]
     attention = next((read_json(p) for p in candidates if p.is_file()), None)
-    return Experiment(name, paper_method, metrics, history, attention)
+    return Experiment(
+        name,
+        paper_methods,
+        metrics,
+        history,
+        attention,
+        best_epoch,
+        discriminator_accuracy(history_path, history),
+    )
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,40 +18,56 @@ from avvp.reports import figures
 from avvp.reports.inputs import (
     LEVELS,
     METRIC_TITLES,
-    METRICS,
     Coverage,
     Experiment,
     read_coverage,
     read_feature_identity,
-    read_reference,
 )
+from avvp.reports.reference import METRICS, ReferenceRow, read_reference
 
 BASELINE_NAME = "weak-label baseline"
 MISSING_SHOWN = 20
 ATTENTION = "Modality attention"
+CURVES = "Training curves"
+DISCRIMINATOR_NOTE = (
+    "Accuracy of the modality discriminator of the adversarial models at telling audio segments from visual "
+    "segments, averaged over each epoch's training steps. 0.5 means it cannot tell the two modalities apart, "
+    "which is where the adversarial objective pushes it; near 1 the segment features still give their "
+    "modality away; well below 0.5 it is wrong more often than chance: the encoder makes audio look visual "
+    "and visual look audio instead of making them indistinguishable."
+)
+MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]<>&]|(?<![^\W_])_|_(?![^\W_])")
+"""Characters that start Markdown or HTML constructs; an underscore inside a word starts none."""
 
 
 @dataclass
 class ReportData:
-    """Everything a report shows; ``figures`` maps a caption to a PNG path."""
+    """Everything a report shows. ``papers`` restricts the reference rows (empty: every paper),
+    ``reference`` maps an experiment's name to the rows it is shown beside, ``figures`` a caption to a PNG."""
 
     run: str
-    paper: str
+    papers: list[str]
     experiments: list[Experiment]
     baseline: dict[str, Any] | None
-    reference: dict[tuple[str, str], dict[str, float]]
+    reference: dict[str, list[ReferenceRow]]
     coverage: Coverage | None
     splits: dict[str, Any] | None
     features: dict[str, dict[str, Any]]
     figures: dict[str, Path]
 
 
+def _text(text: str) -> str:
+    """``text`` as literal Markdown (names, labels): special characters backslash-escaped, line breaks
+    turned into spaces, so that it cannot become markup, HTML or a new table row."""
+    return MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(), " ".join(text.splitlines()))
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    cells = [[str(c).replace("|", "\\|") for c in row] for row in rows]
+    cells = [[str(c).replace("|", "\\|") for c in row] for row in [header, *rows]]
     return [
-        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(cells[0]) + " |",
         "|" + "|".join("---" for _ in header) + "|",
-        *("| " + " | ".join(row) + " |" for row in cells),
+        *("| " + " | ".join(row) + " |" for row in cells[1:]),
     ]
 
 
@@ -61,14 +78,25 @@ def _scores(values: dict[str, float]) -> list[str]:
 def _score_rows(data: ReportData) -> list[list[str]]:
     rows = []
     for experiment in data.experiments:
-        for level in LEVELS:
-            rows.append([f"**{experiment.name}** (this run)", level, *_scores(experiment.metrics[level])])
-            paper = data.reference.get((experiment.paper_method, level))
-            label = f"paper {data.paper}: {experiment.paper_method}"
-            rows.append([label, level, *(_scores(paper) if paper else ["n/a"] * len(METRICS))])
+        name = f"**{_text(experiment.name)}** (this run)"
+        rows += [[name, level, *_scores(experiment.metrics[level])] for level in LEVELS]
+        rows += [
+            [_text(row.label), _text(row.level), *_scores(row.scores)]
+            for row in data.reference[experiment.name]
+        ]
     if data.baseline:
         rows += [[BASELINE_NAME, level, *_scores(data.baseline[level])] for level in LEVELS]
     return rows
+
+
+def _reference_sentence(data: ReportData) -> str:
+    papers = sorted({row.paper for rows in data.reference.values() for row in rows})
+    shown = f"paper{'s' if len(papers) > 1 else ''} {', '.join(papers)}" if papers else "no row matches"
+    only = f"; restricted to paper(s) {', '.join(data.papers)}" if data.papers else ""
+    return _text(
+        "Each experiment is followed by every row of the reference results for the methods it reproduces, "
+        f"labelled with paper, table and method (LLP test set; {shown}{only})."
+    )
 
 
 def _evaluated_on(metrics: dict[str, Any]) -> str:
@@ -83,7 +111,7 @@ def _learning_rows(data: ReportData) -> list[list[str]]:
         seg = e.metrics["segment"]
         rows.append(
             [
-                e.name,
+                _text(e.name),
                 f"{seg['audio']:.1f}",
                 f"{seg['visual']:.1f}",
                 f"{seg['audio'] - base['audio']:+.1f}",
@@ -93,9 +121,11 @@ def _learning_rows(data: ReportData) -> list[list[str]]:
     return rows
 
 
-def _attention_rows(data: ReportData, classes: Sequence[str]) -> list[list[str]]:
+def _attention_lines(data: ReportData) -> list[str]:
     shown = [e for e in data.experiments if e.attention]
-    return [
+    classes = figures.present_classes([(e.name, e.metrics) for e in data.experiments])
+    header = ["class", *(f"{_text(e.name)}: audio share (mean ± sd)" for e in shown)]
+    rows = [
         [
             c,
             *(
@@ -105,6 +135,37 @@ def _attention_rows(data: ReportData, classes: Sequence[str]) -> list[list[str]]
         ]
         for c in classes
     ]
+    return ["", "Mean audio share per class:", "", *_table(header, rows)]
+
+
+def _accuracy_cell(experiment: Experiment, epoch: int | None) -> str:
+    accuracy = experiment.discriminator_accuracy.get(epoch)
+    return "n/a" if accuracy is None else f"{accuracy:.3f} (epoch {epoch})"
+
+
+def _discriminator_lines(data: ReportData) -> list[str]:
+    shown = [e for e in data.experiments if e.discriminator_accuracy]
+    if not shown:
+        return []
+    rows = [
+        [
+            _text(e.name),
+            *(
+                _accuracy_cell(e, epoch)
+                for epoch in (min(e.discriminator_accuracy), max(e.discriminator_accuracy), e.best_epoch)
+            ),
+        ]
+        for e in shown
+    ]
+    header = ["experiment", "first epoch", "last epoch", "selected epoch (best validation Type@AV)"]
+    return ["", DISCRIMINATOR_NOTE, "", *_table(header, rows)]
+
+
+FIGURE_TABLES: dict[str, Callable[[ReportData], list[str]]] = {
+    ATTENTION: _attention_lines,
+    CURVES: _discriminator_lines,
+}
+"""The tables shown under a figure, by caption."""
 
 
 def _coverage_lines(data: ReportData) -> list[str]:
@@ -148,11 +209,10 @@ def _identity_rows(features: dict[str, dict[str, Any]]) -> list[list[str]]:
 def render_markdown(data: ReportData, image: Callable[[Path], str]) -> str:
     """The report as Markdown; ``image(path)`` gives the reference written for each figure."""
     lines = [
-        f"# AVVP report: run `{data.run}`",
+        f"# AVVP report: run {_text(data.run)}",
         "",
         f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. F1 scores in percent with the LLP protocol "
-        f"(segment and event level; Type@AV and Event@AV as defined by LLP), beside the numbers paper "
-        f"{data.paper} reports on the LLP test set for the same method.",
+        "(segment and event level; Type@AV and Event@AV as defined by LLP). " + _reference_sentence(data),
         "",
         "## Scores",
         "",
@@ -173,15 +233,10 @@ def render_markdown(data: ReportData, image: Callable[[Path], str]) -> str:
                 _learning_rows(data),
             ),
         ]
-    classes = figures.present_classes([(e.name, e.metrics) for e in data.experiments])
     for caption, path in data.figures.items():
         lines += ["", f"## {caption}", "", f"![{caption}]({image(path)})"]
-        if caption == ATTENTION:
-            header = [
-                "class",
-                *(f"{e.name}: audio share (mean ± sd)" for e in data.experiments if e.attention),
-            ]
-            lines += ["", "Mean audio share per class:", "", *_table(header, _attention_rows(data, classes))]
+        if caption in FIGURE_TABLES:
+            lines += FIGURE_TABLES[caption](data)
     lines += ["", "## Dataset coverage", "", *_coverage_lines(data)]
     lines += [
         "",
@@ -202,8 +257,9 @@ def _data_uri(path: Path) -> str:
 
 
 def render_html(data: ReportData) -> str:
-    """The report as one HTML page with the figures embedded as data URIs."""
-    body = MarkdownIt("commonmark").enable("table").render(render_markdown(data, _data_uri))
+    """The report as one HTML page with the figures embedded as data URIs (raw HTML in the Markdown is
+    shown as text, never passed through)."""
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(render_markdown(data, _data_uri))
     style = (
         "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}"
@@ -218,14 +274,22 @@ def build_report(
     experiments: list[Experiment],
     baseline: dict[str, Any] | None,
     reference_csv: str | Path,
-    paper: str,
+    papers: Sequence[str],
     features: str | Path,
     manifests: Sequence[str | Path],
     splits: dict[str, Any] | None,
     output_md: str | Path,
     output_html: str | Path,
 ) -> ReportData:
-    """Gather the inputs, draw the figures beside ``output_md`` (``figures/``) and write both reports."""
+    """Gather the inputs, draw the figures beside ``output_md`` (``figures/``) and write both reports.
+
+    Each experiment is shown beside the rows of ``reference_csv`` for its paper methods, of ``papers``
+    only unless empty; :class:`InputError` before anything is written when a paper or method has no row.
+    """
+    reference = read_reference(reference_csv)
+    reference.check_papers(papers)
+    for experiment in experiments:
+        reference.check_methods(experiment.name, experiment.paper_methods)
     output_md = Path(output_md)
     figure_dir = output_md.parent / "figures"
     methods = [(e.name, e.metrics) for e in experiments] + ([(BASELINE_NAME, baseline)] if baseline else [])
@@ -233,14 +297,14 @@ def build_report(
     drawn = {
         "Per-class F1": figures.per_class_f1(methods, figure_dir / "per_class_f1.png"),
         ATTENTION: figures.attention(experiments, classes, figure_dir / "attention.png"),
-        "Training curves": figures.training_curves(experiments, figure_dir / "training_curves.png"),
+        CURVES: figures.training_curves(experiments, figure_dir / "training_curves.png"),
     }
     data = ReportData(
         run=run,
-        paper=paper,
+        papers=list(papers),
         experiments=experiments,
         baseline=baseline,
-        reference=read_reference(reference_csv, paper),
+        reference={e.name: reference.rows_of(e.paper_methods, papers) for e in experiments},
         coverage=read_coverage(manifests),
         splits=splits,
         features=read_feature_identity(features),

@@ -4,6 +4,7 @@ import yaml
 
 from avvp.config_files import config_chain, deep_merge, read_config_file
 from avvp.data.annotations import ANNOTATION_ROWS, FULL_DATASET, GT_AUDIO, GT_VISUAL, SPLIT_FILES
+from avvp.reports.reference import read_reference
 
 DATA = Path(config["data_root"])
 RESULTS = Path("results") / config["run"]
@@ -20,6 +21,30 @@ MODEL_FEATURES = STANDARDIZED if config["features"]["standardize"] else FEATURES
 wildcard_constraints:
     shard=r"\d{3}",
     experiment="|".join(EXPERIMENTS),
+
+
+def as_list(value):
+    """A config value that is null, one string or a list of strings, as a list."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def paper_methods(experiment):
+    """The reference-CSV methods an experiment reproduces (its paper_method: one name or a list)."""
+    return as_list(config["experiments"][experiment]["paper_method"])
+
+
+def check_reference():
+    """Stop the workflow with one line when reference.paper or an experiment's paper_method names nothing
+    in the reference CSV (the line names the experiment and close method names)."""
+    reference = read_reference(config["reference"]["results"])
+    reference.check_papers(as_list(config["reference"]["paper"]))
+    for experiment in EXPERIMENTS:
+        reference.check_methods(experiment, paper_methods(experiment))
+
+
+check_reference()
 
 
 def annotations_dir():
@@ -106,8 +131,11 @@ def manifest_options(wildcards, input):
 
 
 def report_experiment_options(wildcards):
-    """'--experiment NAME PAPER_METHOD' for 'avvp report', one pair per experiment."""
-    options = []
-    for name, spec in config["experiments"].items():
-        options += ["--experiment", name, spec["paper_method"]]
-    return options
+    """'--experiment NAME PAPER_METHOD' for 'avvp report', one per experiment and paper method."""
+    pairs = [(name, method) for name in EXPERIMENTS for method in paper_methods(name)]
+    return [arg for name, method in pairs for arg in ("--experiment", name, method)]
+
+
+def report_paper_options(wildcards):
+    """'--paper PAPER' for each paper the report is restricted to (reference.paper), or nothing."""
+    return [arg for paper in as_list(config["reference"]["paper"]) for arg in ("--paper", paper)]

@@ -15,7 +15,7 @@ rule report:
         html=report(RESULTS / "report" / "report.html", category="Report", labels={"format": "HTML"}),
     params:
         experiments=report_experiment_options,
-        paper=config["reference"]["paper"],
+        papers=report_paper_options,
         run=config["run"],
         results=RESULTS,
         baseline=RESULTS / "metrics" / "weak_baseline.json",
@@ -26,5 +26,5 @@ rule report:
         "../envs/avvp.yaml"
     shell:
         "avvp report --run-name {params.run:q} --results-dir {params.results:q} {params.experiments:q} --baseline {params.baseline:q}"
-        " --features {input.features:q} --coverage {input.coverage:q} {params.manifests:q} --reference {input.reference:q} --paper {params.paper:q}"
+        " --features {input.features:q} --coverage {input.coverage:q} {params.manifests:q} --reference {input.reference:q} {params.papers:q}"
         " --output-md {output.markdown:q} --output-html {output.html:q} > {log} 2>&1"
