@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avvp.data.labels import read_weak_labels
+from avvp.data.labels import parse_clip_name, read_weak_labels
 from avvp.errors import InputError
 from avvp.io import atomic_path
 
@@ -45,12 +45,29 @@ def read_clip_list(path: str | Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def write_shards(clips_csv: str | Path, num_shards: int, output_dir: str | Path) -> list[Path]:
+def read_extra_clips(path: str | Path) -> list[str]:
+    """Clip names of a clip list (``<11-char YouTube id>_<start>_<end>`` per line), each checked."""
+    names = read_clip_list(path)
+    for line, name in enumerate(names, start=1):
+        try:
+            parse_clip_name(name)
+        except ValueError as err:
+            raise InputError(f"{path}: entry {line}: {err}") from None
+    return names
+
+
+def write_shards(
+    clips_csv: str | Path, num_shards: int, output_dir: str | Path, extra_clips: str | Path | None = None
+) -> list[Path]:
     """Split the clips of a weak-label file (e.g. ``AVVP_dataset_full.csv``) into ``output_dir/NNN.txt``.
 
-    Returns the written paths, in shard order.
+    ``extra_clips`` (a clip list, e.g. AudioSet clips for AVG pretraining) adds clips after the labelled
+    ones, skipping those already listed. Returns the written paths, in shard order.
     """
     video_ids = read_weak_labels(clips_csv).video_ids
+    if extra_clips is not None:
+        known = set(video_ids)
+        video_ids += [name for name in dict.fromkeys(read_extra_clips(extra_clips)) if name not in known]
     try:
         parts = split_into_shards(video_ids, num_shards)
     except InputError as err:

@@ -30,6 +30,10 @@ def features(batch: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
     return random_features(batch, seed)
 
 
+def project(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    return model.projections(batch["vggish"], batch["resnet152"], batch["r2plus1d"])
+
+
 def tiny(seed: int = 0, **settings: object) -> torch.nn.Module:
     torch.manual_seed(seed)
     return build_model(ParserConfig.model_validate({**TINY, "dropout": 0.0, **settings})).eval()
@@ -106,8 +110,8 @@ def test_base_has_separate_self_attention_and_fuses_self_attended_features() -> 
     batch = features()
     with torch.no_grad():
         base(batch), han(batch)
-        base_audio, base_visual = base.projections(batch)
-        han_audio, han_visual = han.projections(batch)
+        base_audio, base_visual = project(base, batch)
+        han_audio, han_visual = project(han, batch)
         # Base: audio attends over the self-attended visual stream, and visual over the self-attended audio
         torch.testing.assert_close(seen["base"][0], base.block.visual_self(base_visual))
         torch.testing.assert_close(seen["base"][1], base.block.audio_self(base_audio))
@@ -135,7 +139,7 @@ def test_skip_changes_only_its_own_path(modality: str) -> None:
         assert not torch.allclose(getattr(a, own), getattr(b, own))
         torch.testing.assert_close(getattr(a, other), getattr(b, other), rtol=0, atol=0)
         # skip adds the self-attended signal around the cross-modal layer
-        audio, visual = skipped.projections(batch)
+        audio, visual = project(skipped, batch)
         audio_self, visual_self = skipped.block.audio_self(audio), skipped.block.visual_self(visual)
         query, source = (audio_self, visual_self) if modality == "audio" else (visual_self, audio_self)
         torch.testing.assert_close(getattr(b, own), skipped.block.cross(query, source) + query)
@@ -171,7 +175,7 @@ def test_adversarial_gradients_train_the_discriminator_and_oppose_it_in_the_enco
     discriminator = model.heads["modality_discriminator"].classifier[0].weight
     reversed_grads = torch.autograd.grad(loss, (encoder, discriminator))
     # the same graph without the reversal layer, to compare against
-    audio, visual = model.block(*model.projections(batch))
+    audio, visual = model.block(*project(model, batch))
     plain_logits = (
         model.heads["modality_discriminator"].classifier(torch.stack((audio, visual), dim=2)).squeeze(-1)
     )

@@ -9,7 +9,13 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from train_helpers import SyntheticSplits, make_splits, one_torch_thread, train_overrides  # noqa: F401
+from train_helpers import (  # noqa: F401
+    SyntheticSplits,
+    make_splits,
+    one_torch_thread,
+    restore_determinism,
+    train_overrides,
+)
 
 from avvp.cli import main
 from avvp.errors import InputError
@@ -98,13 +104,8 @@ def test_seeds_write_mean_and_std(splits: SyntheticSplits, tmp_path: Path) -> No
     assert saved["std"]["segment"]["type"] == pytest.approx(np.std(values, ddof=1))
 
 
-@pytest.fixture
-def restore_determinism():
-    yield
-    torch.use_deterministic_algorithms(False)  # --deterministic is process-wide; keep other tests unaffected
-
-
-def test_cli_runs_demo_config(splits: SyntheticSplits, tmp_path: Path, restore_determinism) -> None:
+@pytest.mark.usefixtures("restore_determinism")
+def test_cli_runs_demo_config(splits: SyntheticSplits, tmp_path: Path) -> None:
     config = Path(__file__).resolve().parents[1] / "resources" / "configs" / "demo.yaml"
     code = main(
         ["train", "--config", str(config), "--features", str(splits.features), "--annotations-dir",

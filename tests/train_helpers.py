@@ -28,6 +28,13 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def restore_determinism():
+    """Switch deterministic algorithms off after a test (``deterministic: true`` is process-wide)."""
+    yield
+    torch.use_deterministic_algorithms(False)
+
+
 TINY_MODEL = {"d_model": 32, "feedforward": 32, "dropout": 0.1}
 
 

@@ -23,6 +23,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--clips", required=True, help="weak-label file listing the clips (filename, event_labels)"
     )
+    parser.add_argument(
+        "--extra-clips",
+        help="clip list (one '<YouTube id>_<start>_<end>' per line) added after the labelled clips, e.g. "
+        "unlabelled clips for AVG pretraining",
+    )
     parser.add_argument("--num-shards", type=int, required=True, help="how many shard lists to write")
     parser.add_argument("--output-dir", required=True, help="directory for the NNN.txt shard lists")
     return parser
@@ -30,6 +35,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Write the shard lists; return 0."""
-    paths = write_shards(args.clips, args.num_shards, args.output_dir)
+    paths = write_shards(args.clips, args.num_shards, args.output_dir, args.extra_clips)
     log.info("wrote %d shard lists to %s", len(paths), args.output_dir)
     return 0

@@ -6,9 +6,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from avvp.device import DEVICE_CHOICES
 from avvp.errors import InputError
-from avvp.training.config import load_config, parse_overrides
+from avvp.training.config import load_config
+from avvp.training.run_options import OVERRIDDEN_KEYS, add_run_options, run_overrides
 from avvp.training.trainer import train, train_seeds
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``avvp train``."""
     parser = subparsers.add_parser(
         "train",
-        help="train a parsing model (HAN and its variants) from a YAML config",
+        help="train a parsing model (HAN, Base, GCAA, Adv+Skip, ...) from a YAML config",
         description=(
             "Train a parsing model as a YAML config says (resources/configs/han.yaml is the published HAN "
             "recipe). Each epoch is validated on the validation split; the epoch with the best segment-level "
@@ -37,59 +37,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "val_metrics.json, history.jsonl, loss_gaps.jsonl and attention.json/.npz."
         ),
     )
-    parser.add_argument("--config", required=True, type=Path, help="YAML training config")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config setting, dotted keys for nested ones (repeatable), e.g. --set epochs=2 "
-        "--set model.visual_aggregation=self --set loss.label_smoothing.variant=No-LS",
-    )
-    parser.add_argument(
-        "--features", nargs="+", type=Path, help="feature store(s) (overrides 'features' in the config)"
+    add_run_options(
+        parser,
+        "--set epochs=2 --set model.visual_aggregation=self --set loss.label_smoothing.variant=No-LS",
     )
     parser.add_argument(
         "--annotations-dir", type=Path, help="directory with the LLP label files (overrides the config)"
-    )
-    parser.add_argument(
-        "--output-dir", type=Path, help="where checkpoints and logs go (overrides the config)"
-    )
-    parser.add_argument("--epochs", type=int, help="number of epochs (overrides the config)")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, help="compute device (overrides the config)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        help="CPU threads for torch (overrides the config); 1 is much faster when other jobs share the cores",
     )
     parser.add_argument(
         "--seeds",
         help="train once per seed, e.g. 1,2,3, into OUTPUT_DIR/seed_<s>/ and write OUTPUT_DIR/seeds_summary.json "
         "with the mean and std of the best validation metrics",
     )
-    parser.add_argument(
-        "--deterministic", action="store_true", help="use deterministic kernels (same result on every run)"
-    )
-    parser.add_argument("--resume", action="store_true", help="continue the run saved in OUTPUT_DIR/last.pt")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="start afresh even if OUTPUT_DIR holds an earlier run"
-    )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Validate the config with the overrides applied, then train."""
-    overrides = parse_overrides(args.set)
-    if args.features:
-        overrides["features"] = (
-            [str(p) for p in args.features] if len(args.features) > 1 else str(args.features[0])
-        )
-    for key in ("annotations_dir", "output_dir", "epochs", "device", "threads"):
-        value = getattr(args, key)
-        if value is not None:
-            overrides[key] = str(value) if isinstance(value, Path) else value
-    if args.deterministic:
-        overrides["deterministic"] = True
+    overrides = run_overrides(args, ("annotations_dir", *OVERRIDDEN_KEYS))
     config = load_config(args.config, overrides)
     config.require_paths(str(args.config))
     if args.seeds:

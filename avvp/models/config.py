@@ -1,6 +1,6 @@
 """The validated config of a parser: which parts it is built from and their sizes (``model:`` in a training config).
 
-A parser is input projections -> an attention block -> attentive MMIL pooling -> optional heads. The defaults
+A parser is an optional input encoder -> input projections -> an attention block -> attentive MMIL pooling -> optional heads. The defaults
 are the published HAN; docs/models.md lists the configuration of every method and a diagram.
 """
 
@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from avvp.models.attention import AttentionKind
+from avvp.models.avg_encoder import AVGEncoderConfig
 
 Aggregation = Literal["self", "cross"]
 BlockKind = Literal["han", "base"]
@@ -44,6 +45,15 @@ class HeadsConfig(_Strict):
     modality_discriminator: DiscriminatorConfig | None = None
 
 
+class InputEncoderConfig(AVGEncoderConfig):
+    """An AVG encoder in front of the projections (Lamba et al., section 4); its weights come from
+    ``avvp pretrain`` (``pretrained_encoder`` in the training config)."""
+
+    trainable: bool = Field(
+        False, description="false: frozen pretrained embeddings (Pretrained); true: fine-tuned (Pretrain E2E)"
+    )
+
+
 class ParserConfig(_Strict):
     """Parts and sizes of a :class:`~avvp.models.parser.Parser` (defaults: the published HAN)."""
 
@@ -60,6 +70,9 @@ class ParserConfig(_Strict):
         description="skip connection around a modality's cross-modal attention",
     )
     heads: HeadsConfig = Field(default_factory=HeadsConfig)
+    input_encoder: InputEncoderConfig | None = Field(
+        None, description="AVG encoder replacing the VGGish and ResNet152 inputs by its snippet embeddings"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ParserConfig:

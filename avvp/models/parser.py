@@ -1,4 +1,5 @@
-"""The parser every method is a configuration of: projections -> attention block -> MMIL pooling -> heads."""
+"""The parser every method is a configuration of: [input encoder ->] projections -> attention block -> MMIL
+pooling -> heads."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import torch
 from torch import nn
 
 from avvp.data.labels import NUM_CLASSES
+from avvp.models.avg_encoder import AVGEncoder
 from avvp.models.blocks import BLOCKS
 from avvp.models.config import ParserConfig
 from avvp.models.heads import build_heads
@@ -19,7 +21,9 @@ class Parser(nn.Module):
 
     Inputs (a dict of float tensors): ``vggish`` (B, 10, 128), ``resnet152`` (B, 10*k, 2048) with k frames
     per second (8 in LLP; k = 1 when the caller already averaged per second), ``r2plus1d`` (B, 10, 512).
-    Returns a :class:`ParserOutput` whose ``heads`` holds each configured head's output.
+    Returns a :class:`ParserOutput` whose ``heads`` holds each configured head's output. With an input
+    encoder, its audio and visual snippet embeddings replace the VGGish and ResNet152 inputs of the
+    projections; a frozen encoder (``trainable: false``) has no gradients and always runs in eval mode.
     """
 
     feature_kinds: tuple[str, ...] = ("vggish", "resnet152", "r2plus1d")
@@ -27,14 +31,31 @@ class Parser(nn.Module):
     def __init__(self, config: ParserConfig) -> None:
         super().__init__()
         self.config = config
-        self.projections = InputProjections(config.d_model)
+        encoder = config.input_encoder
+        self.input_encoder = AVGEncoder(encoder) if encoder is not None else None
+        if encoder is None:
+            self.projections = InputProjections(config.d_model)
+        else:
+            self.projections = InputProjections(config.d_model, encoder.d_model, encoder.d_model)
+            self.input_encoder.requires_grad_(encoder.trainable)
         self.block = BLOCKS[config.block](config)
         self.pooling = AttentiveMMILPooling(config.d_model, NUM_CLASSES)
         self.heads = build_heads(config.heads, config.d_model)
 
     def forward(self, features: dict[str, torch.Tensor]) -> ParserOutput:
         """Parse a batch: ``features`` as in the class docstring; returns a :class:`ParserOutput`."""
-        audio, visual = self.block(*self.projections(features))
+        if self.input_encoder is None:
+            audio, frames = features["vggish"], features["resnet152"]
+        else:
+            audio, frames = self.input_encoder(features)
+        audio, visual = self.block(*self.projections(audio, frames, features["r2plus1d"]))
         output = self.pooling(audio, visual)
         output.heads = {name: head(audio, visual) for name, head in self.heads.items()}
         return output
+
+    def train(self, mode: bool = True) -> Parser:
+        """Set training mode, keeping a frozen input encoder in eval mode (no dropout in fixed features)."""
+        super().train(mode)
+        if self.input_encoder is not None and not self.config.input_encoder.trainable:
+            self.input_encoder.eval()
+        return self

@@ -26,6 +26,8 @@ from avvp.models import ModelConfig, build_model
 
 log = logging.getLogger(__name__)
 NATIVE_FORMAT = "avvp-parser/2"
+ENCODER_FORMAT = "avvp-avg-encoder/1"
+"""Format of the AVG encoder checkpoint ``avvp pretrain`` writes (``encoder.pt``)."""
 LEGACY_HAN_FORMAT = "avvp-parser/1"
 LEGACY_HAN_PREFIXES = {
     "audio_projection.": "projections.audio.",
@@ -82,6 +84,39 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise InputError(f"{path}: expected a dict in the checkpoint, found {type(payload).__name__}")
     return payload
+
+
+def previous_run(
+    last: Path,
+    config: dict[str, Any],
+    resume: bool,
+    overwrite: bool,
+    free_keys: tuple[str, ...],
+    command: str,
+) -> dict[str, Any] | None:
+    """The training state in ``last`` to resume from, or None to start afresh.
+
+    ``config`` is the run's config as JSON-like data; with ``resume`` the saved config must equal it except
+    for ``free_keys``. Without ``resume`` an existing ``last`` is an :class:`InputError` unless ``overwrite``.
+    ``command`` names the writer in messages (e.g. ``avvp train``).
+    """
+    if not last.exists():
+        if resume:
+            log.info("%s: no checkpoint to resume from; starting a new run", last)
+        return None
+    if not resume:
+        if overwrite:
+            return None
+        raise InputError(f"{last}: a run already exists here; pass --resume to continue it or --overwrite")
+    state = read_checkpoint(last)
+    if "training" not in state or "config" not in state:
+        raise InputError(f"{last}: not a training checkpoint written by '{command}'")
+    saved = {k: v for k, v in state["config"].items() if k not in free_keys}
+    current = {k: v for k, v in config.items() if k not in free_keys}
+    differing = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
+    if differing:
+        raise InputError(f"{last}: cannot resume: the config differs from the saved run in {differing}")
+    return state
 
 
 def native_payload(model: nn.Module, epoch: int, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -175,6 +210,39 @@ def map_official_han(
         shown = ", ".join(foreign[:4]) + (f" (+{len(foreign) - 4})" if len(foreign) > 4 else "")
         raise InputError(f"{path}: not an official HAN (MMIL_Net) state dict; unexpected keys: {shown}")
     return mapped, ignored
+
+
+def encoder_payload(encoder: nn.Module, epoch: int, variant: str) -> dict[str, Any]:
+    """The checkpoint dict of a pretrained AVG ``encoder`` (its config travels with the weights)."""
+    return {
+        "format": ENCODER_FORMAT,
+        "encoder": encoder.config.model_dump(mode="json"),
+        "state_dict": {k: v.detach().cpu() for k, v in encoder.state_dict().items()},
+        "epoch": epoch,
+        "variant": variant,
+    }
+
+
+def load_pretrained_encoder(path: str | Path, encoder: nn.Module) -> None:
+    """Load the weights of an ``avvp pretrain`` encoder checkpoint into a parser's ``encoder``.
+
+    Raises :class:`InputError` when the file is not such a checkpoint or its sizes differ from the
+    parser's ``model.input_encoder`` (the message lists the differing sizes).
+    """
+    path = Path(path)
+    payload = read_checkpoint(path)
+    if payload.get("format") != ENCODER_FORMAT:
+        raise InputError(f"{path}: not an AVG encoder checkpoint written by 'avvp pretrain' (encoder.pt)")
+    saved = payload["encoder"]
+    wanted = encoder.config.model_dump(mode="json")
+    differing = [
+        f"{k} {saved.get(k)} vs {wanted[k]}" for k in saved.keys() & wanted.keys() if saved[k] != wanted[k]
+    ]
+    if differing:
+        raise InputError(
+            f"{path}: the pretrained encoder's sizes differ from model.input_encoder ({', '.join(sorted(differing))})"
+        )
+    load_weights(path, encoder, payload["state_dict"])
 
 
 def load_model(

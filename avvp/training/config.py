@@ -8,7 +8,7 @@ over the other's). Paths in the config are taken relative to the current directo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -28,6 +28,7 @@ DEFAULT_SPLIT_FILES = {
 """File names looked up in ``annotations_dir`` for splits not given explicitly."""
 
 LS_VARIANTS = ("No-LS", "LS-A", "LS-V", "LS-AV")
+ConfigModel = TypeVar("ConfigModel", bound=BaseModel)
 
 
 class _Strict(BaseModel):
@@ -91,22 +92,16 @@ class Thresholds(_Strict):
     video: float = Field(0.5, ge=0.0, lt=1.0)
 
 
-class TrainConfig(_Strict):
-    """Everything one training run needs; defaults reproduce the published HAN recipe."""
+class RunSettings(_Strict):
+    """Where a training run reads and writes, and how it runs: shared by ``avvp train`` and ``avvp pretrain``."""
 
     features: Path | list[Path] | dict[str, Path] | None = Field(
         None, description="one feature store, a list of stores, or one store per kind"
     )
-    annotations_dir: Path | None = Field(None, description="directory with the LLP label files")
-    splits: SplitFiles = Field(default_factory=SplitFiles)
     output_dir: Path | None = None
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    loss: LossConfig = Field(default_factory=LossConfig)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
-    thresholds: Thresholds = Field(default_factory=Thresholds)
     epochs: int = Field(40, gt=0)
     batch_size: int = Field(16, gt=0)
-    eval_batch_size: int = Field(256, gt=0)
     seed: int = 1
     deterministic: bool = Field(False, description="deterministic kernels (slower on CUDA)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -114,6 +109,34 @@ class TrainConfig(_Strict):
     mixed_precision: bool = Field(True, description="float16 autocast on CUDA (ignored on CPU)")
     in_memory: bool = Field(True, description="load whole splits into memory; false reads each batch lazily")
     num_workers: int = Field(0, ge=0, description="DataLoader workers for lazy loading")
+
+    @model_validator(mode="after")
+    def _feature_kinds(self) -> RunSettings:
+        if isinstance(self.features, dict):
+            unknown = sorted(set(self.features) - set(FEATURE_SHAPES))
+            if unknown:
+                raise ValueError(f"features: unknown kind(s) {unknown}; known: {sorted(FEATURE_SHAPES)}")
+        return self
+
+    def require_paths(self, source: str) -> None:
+        """Raise :class:`InputError` naming ``source`` unless features and output_dir are set."""
+        for name, flag in (("features", "--features"), ("output_dir", "--output-dir")):
+            if getattr(self, name) is None:
+                raise InputError(f"{source}: '{name}' is not set; give it in the config or with {flag}")
+
+
+class TrainConfig(RunSettings):
+    """Everything one training run needs; defaults reproduce the published HAN recipe."""
+
+    annotations_dir: Path | None = Field(None, description="directory with the LLP label files")
+    splits: SplitFiles = Field(default_factory=SplitFiles)
+    pretrained_encoder: Path | None = Field(
+        None, description="encoder.pt of 'avvp pretrain': initial weights of model.input_encoder"
+    )
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    eval_batch_size: int = Field(256, gt=0)
     attention_bins: int = Field(20, gt=1, description="histogram bins of the attention diagnostics")
 
     @model_validator(mode="after")
@@ -126,11 +149,9 @@ class TrainConfig(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _feature_kinds(self) -> TrainConfig:
-        if isinstance(self.features, dict):
-            unknown = sorted(set(self.features) - set(FEATURE_SHAPES))
-            if unknown:
-                raise ValueError(f"features: unknown kind(s) {unknown}; known: {sorted(FEATURE_SHAPES)}")
+    def _encoder_for_pretrained_weights(self) -> TrainConfig:
+        if self.pretrained_encoder is not None and self.model.input_encoder is None:
+            raise ValueError("pretrained_encoder needs model.input_encoder (the encoder its weights go into)")
         return self
 
     def split_file(self, split: str) -> Path:
@@ -141,12 +162,6 @@ class TrainConfig(_Strict):
         if self.annotations_dir is None:
             raise InputError(f"config: no file for split '{split}': set annotations_dir or splits.{split}")
         return self.annotations_dir / DEFAULT_SPLIT_FILES[split]
-
-    def require_paths(self, source: str) -> None:
-        """Raise :class:`InputError` naming ``source`` unless features and output_dir are set."""
-        for name, flag in (("features", "--features"), ("output_dir", "--output-dir")):
-            if getattr(self, name) is None:
-                raise InputError(f"{source}: '{name}' is not set; give it in the config or with {flag}")
 
 
 def _format_errors(source: str, err: ValidationError) -> str:
@@ -185,8 +200,10 @@ def _apply(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Read and validate a YAML training config; ``overrides`` maps dotted keys to values applied first.
+def load_validated(
+    schema: type[ConfigModel], path: str | Path | None, overrides: dict[str, Any] | None = None
+) -> ConfigModel:
+    """Read a YAML config and validate it as ``schema``; ``overrides`` maps dotted keys to values applied first.
 
     The file may build on another (``extends: han.yaml``, relative to its folder). ``path=None`` starts
     from the defaults. Raises :class:`InputError` naming the file and every problem.
@@ -196,6 +213,11 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
     for dotted, value in (overrides or {}).items():
         _apply(raw, dotted, value)
     try:
-        return TrainConfig.model_validate(raw)
+        return schema.model_validate(raw)
     except ValidationError as err:
         raise InputError(_format_errors(source, err)) from None
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read and validate a YAML training config (see :func:`load_validated`)."""
+    return load_validated(TrainConfig, path, overrides)

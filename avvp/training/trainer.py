@@ -30,7 +30,13 @@ from avvp.errors import InputError
 from avvp.evaluation.metrics import llp_scores
 from avvp.io import atomic_path
 from avvp.models import build_model
-from avvp.training.checkpoints import load_weights, native_payload, read_checkpoint, save_checkpoint
+from avvp.training.checkpoints import (
+    load_pretrained_encoder,
+    load_weights,
+    native_payload,
+    previous_run,
+    save_checkpoint,
+)
 from avvp.training.config import TrainConfig
 from avvp.training.dataset import SplitDataset, resolve_feature_sources
 from avvp.training.diagnostics import (
@@ -41,6 +47,7 @@ from avvp.training.diagnostics import (
     write_jsonl,
 )
 from avvp.training.losses import Objective
+from avvp.training.optimisation import Optimisation, build_optimisation
 from avvp.training.predict import decide, predict_probabilities
 
 log = logging.getLogger(__name__)
@@ -106,13 +113,11 @@ def train_epoch(
     model: nn.Module,
     loader: torch.utils.data.DataLoader,
     objective: Objective,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    device: torch.device,
+    optimisation: Optimisation,
     mixed_precision: bool,
     desc: str,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """One pass over ``loader``.
+    """One pass over ``loader``: ``objective(model(batch.features), batch)`` minimised step by step.
 
     Returns the epoch record (mean of each loss term, of each monitor and of the total ``loss``, ``steps``,
     ``seconds``, ``data_seconds`` spent waiting for batches) and each such value per step ``(steps,)``. Loss values
@@ -127,14 +132,14 @@ def train_epoch(
     progress = tqdm(loader, desc=desc, unit="batch", disable=None, leave=False)
     for step, batch in enumerate(progress, start=1):
         data_seconds += perf_counter() - tick
-        batch = batch.to(device)
-        with autocast(device, mixed_precision):
+        batch = batch.to(optimisation.device)
+        with autocast(optimisation.device, mixed_precision):
             output = model(batch.features)
         total, terms = objective(output, batch)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(total).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        optimisation.optimizer.zero_grad(set_to_none=True)
+        optimisation.scaler.scale(total).backward()
+        optimisation.scaler.step(optimisation.optimizer)
+        optimisation.scaler.update()
         names = ["loss", *terms]
         per_step.append(torch.stack([total.detach(), *terms.values()]).float())
         if step % PROGRESS_EVERY == 0:
@@ -158,31 +163,6 @@ def validate(
     return llp_scores(audio, visual, data.gt_audio, data.gt_visual), probabilities.modality_attention
 
 
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in RESUME_FREE_KEYS}
-
-
-def _prepare_output(config: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any] | None:
-    """Check ``output_dir`` and return the saved training state to resume from, if any."""
-    last = config.output_dir / "last.pt"
-    if not last.exists():
-        if resume:
-            log.info("%s: no checkpoint to resume from; starting a new run", last)
-        return None
-    if not resume:
-        if overwrite:
-            return None
-        raise InputError(f"{last}: a run already exists here; pass --resume to continue it or --overwrite")
-    state = read_checkpoint(last)
-    if "training" not in state or "config" not in state:
-        raise InputError(f"{last}: not a training checkpoint written by 'avvp train'")
-    saved, current = _comparable(state["config"]), _comparable(config.model_dump(mode="json"))
-    differing = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
-    if differing:
-        raise InputError(f"{last}: cannot resume: the config differs from the saved run in {differing}")
-    return state
-
-
 def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """Train one model as ``config`` says; returns ``{"epoch", "score", "metrics"}`` of the best epoch.
 
@@ -191,20 +171,27 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     """
     config.require_paths("config")
     output_dir = Path(config.output_dir)
-    state = _prepare_output(config, resume, overwrite)
+    state = previous_run(
+        output_dir / "last.pt",
+        config.model_dump(mode="json"),
+        resume,
+        overwrite,
+        RESUME_FREE_KEYS,
+        "avvp train",
+    )
     device = resolve_device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     configure_determinism(config.seed, config.deterministic)
     model = build_model(config.model)
+    if config.pretrained_encoder is not None:
+        load_pretrained_encoder(config.pretrained_encoder, model.input_encoder)
+    elif model.input_encoder is not None:
+        log.warning("model.input_encoder has no pretrained_encoder: it starts from random weights")
     train_set, val_data = load_data(config, model.feature_kinds)
     model.to(device)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.optimizer.lr, weight_decay=config.optimizer.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, config.optimizer.step_size, config.optimizer.gamma)
     mixed_precision = config.mixed_precision and device.type == "cuda"
-    scaler = torch.amp.GradScaler(device.type, enabled=mixed_precision)
+    optimisation = build_optimisation(model.parameters(), config.optimizer, device, mixed_precision)
     objective = Objective(config.loss)
     gaps = LossGapTracker()
     history: list[dict[str, Any]] = []
@@ -214,13 +201,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     if state is not None:
         training = state["training"]
         load_weights(output_dir / "last.pt", model, state["state_dict"])
-        optimizer.load_state_dict(training["optimizer"])
-        scheduler.load_state_dict(training["scheduler"])
-        scaler.load_state_dict(training["scaler"])
+        optimisation.load_state_dict(training)
         gaps.load_state_dict(training["loss_gaps"])
-        torch.set_rng_state(training["rng"])
-        if device.type == "cuda" and training["cuda_rng"]:
-            torch.cuda.set_rng_state_all(training["cuda_rng"])
         history, gap_records, best = training["history"], training["loss_gap_records"], training["best"]
         first_epoch = state["epoch"] + 1
         log.info("resuming %s after epoch %d", output_dir, state["epoch"])
@@ -228,21 +210,14 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         tmp.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
 
     for epoch in range(first_epoch, config.epochs + 1):
-        lr = optimizer.param_groups[0]["lr"]
+        lr = optimisation.lr
         loader = train_set.loader(
             config.batch_size, config.seed * 100_003 + epoch, config.num_workers, device.type == "cuda"
         )
         record, step_losses = train_epoch(
-            model,
-            loader,
-            objective,
-            optimizer,
-            scaler,
-            device,
-            mixed_precision,
-            f"epoch {epoch}/{config.epochs}",
+            model, loader, objective, optimisation, mixed_precision, f"epoch {epoch}/{config.epochs}"
         )
-        scheduler.step()
+        optimisation.scheduler.step()
         start = perf_counter()
         metrics, attention = validate(model, val_data, config, device)
         score = metrics[SELECTION_METRIC[0]][SELECTION_METRIC[1]]
@@ -270,11 +245,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         payload = native_payload(model, epoch, metrics)
         payload["config"] = config.model_dump(mode="json")
         payload["training"] = {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+            **optimisation.state_dict(),
             "loss_gaps": gaps.state_dict(),
             "history": history,
             "loss_gap_records": gap_records,
