@@ -6,9 +6,12 @@ import json
 import re
 import struct
 
+import numpy as np
 from workflow_helpers import REPO, write_manifest_with_missing, write_run, write_store
 
 from avvp.cli import main
+from avvp.pretraining.graphs import graph_summary, write_graph_file
+from avvp.reports import figures
 
 REFERENCE = REPO / "resources" / "paper_results.csv"
 TWO_EXPERIMENTS = [("han", "A_cross+V_cross (HAN)"), ("a_cross_v_self", "A_cross+V_self")]
@@ -16,6 +19,8 @@ PAPER_HAN_SEGMENT = "60.1 | 52.9 | 48.9 | 54.0 | 55.4"
 PAPER_ACROSS_VSELF_EVENT = "51.9 | 51.2 | 44.3 | 49.1 | 48.9"
 SCORES_HEADER = "method"
 DISCRIMINATOR_HEADER = "experiment | first epoch"
+MAIN_FIGURES = ["attention.png", "per_class_f1.png", "training_curves.png"]
+AVG_FIGURES = ["graph_components.png", "pretraining_loss.png"]
 
 
 def _inputs(tmp_path, names):
@@ -86,7 +91,9 @@ def test_report_shows_runs_beside_paper_rows_and_coverage(tmp_path):
     assert "ccccccccccc_0_10" in markdown
     assert "| train | 3 | 2 | 1 |" in markdown
     assert "random-init(seed=0)" in markdown
-    for name in ("per_class_f1.png", "attention.png", "training_curves.png"):
+    assert "AVG pretraining" not in markdown and "grounding" not in markdown
+    assert sorted(p.name for p in (tmp_path / "out" / "figures").iterdir()) == MAIN_FIGURES
+    for name in MAIN_FIGURES:
         figure = tmp_path / "out" / "figures" / name
         assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"figures/{name}" in markdown
@@ -215,3 +222,116 @@ def test_report_rejects_incomplete_metrics(tmp_path, capsys):
     assert argv_code == 2
     assert f"{broken}: metrics lack event-level visual" in capsys.readouterr().err
     assert not (tmp_path / "r.md").exists()
+
+
+def _write_graphs(path):
+    """A graph file of three clips: no link (10 components), all linked (1), one linked pair (9)."""
+    graphs = np.stack([np.eye(10, dtype=bool), np.ones((10, 10), dtype=bool), np.eye(10, dtype=bool)])
+    graphs[2, 0, 1] = graphs[2, 1, 0] = True
+    attrs = {
+        "visual_threshold": 0.73456, "visual_quantile": 0.9, "audio_threshold": 0.8, "audio_quantile": None,
+        "source": "features.h5", "source_features": {}, **graph_summary(graphs), "clips_skipped": 2,
+    }  # fmt: skip
+    write_graph_file(path, [f"clip{i:07d}_0_10" for i in range(3)], graphs, attrs)
+    return path
+
+
+def _write_pretraining(directory, losses, parts):
+    """An 'avvp pretrain' history.jsonl with ``losses`` per epoch, split equally into ``parts`` (L_u, L_x)."""
+    directory.mkdir(parents=True)
+    records = [
+        {
+            "epoch": e,
+            "lr": 1e-4,
+            "loss": loss,
+            **dict.fromkeys(parts, loss / len(parts)),
+            "positive_pair_share": 0.3,
+        }
+        for e, loss in enumerate(losses, start=1)
+    ]
+    (directory / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return directory
+
+
+def _capture_figures(monkeypatch):
+    """File name -> matplotlib figure of every figure the report saves."""
+    drawn, save = {}, figures._save
+
+    def capture(figure, path):
+        drawn[path.name] = figure
+        return save(figure, path)
+
+    monkeypatch.setattr(figures, "_save", capture)
+    return drawn
+
+
+def _pretraining_options(tmp_path):
+    uni = _write_pretraining(tmp_path / "pretrain" / "uni", [0.5, 0.4, 0.3123], ["L_u"])
+    multi = _write_pretraining(tmp_path / "pretrain" / "multi", [0.9, 0.6, 0.2468], ["L_u", "L_x"])
+    return ["--pretraining", "uni", str(uni), "--pretraining", "multi", str(multi)]
+
+
+def test_avg_pretraining_section_shows_graphs_and_runs(tmp_path, monkeypatch):
+    drawn = _capture_figures(monkeypatch)
+    graphs = _write_graphs(tmp_path / "graphs.h5")
+    code, _ = _report(tmp_path, extra=["--graphs", str(graphs), *_pretraining_options(tmp_path)])
+    assert code == 0
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert markdown.index("## Training curves") < markdown.index("## AVG pretraining")
+    assert markdown.index("## AVG pretraining") < markdown.index("## Dataset coverage")
+    assert 'paper 002\'s "Pretrained" and "Pretrain E2E" rows' in markdown
+    assert _table(markdown, "grounding graphs") == [
+        ["visual threshold (ResNet152 cosine)", "0.7346 (quantile 0.9 of the within-clip snippet pairs)"],
+        ["audio threshold (VGGish cosine)", "0.8000 (given)"],
+        ["clips", "3 (2 skipped for lacking a feature kind)"],
+        ["connected components per clip (mean)", "6.67"],  # (10 + 1 + 9) / 3
+        ["positive snippet pairs (share of the pairs of distinct snippets)", "34.1%"],  # (90 + 2) / 270
+    ]
+    assert _table(markdown, "variant") == [
+        ["uni", "3", "0.5000", "0.3123"],
+        ["multi", "3", "0.9000", "0.2468"],
+    ]
+    assert sorted(p.name for p in (tmp_path / "out" / "figures").iterdir()) == sorted(
+        MAIN_FIGURES + AVG_FIGURES
+    )
+    for name in AVG_FIGURES:
+        assert f"figures/{name}" in markdown
+    assert (tmp_path / "out" / "report.html").read_text().count("data:image/png;base64,") == 5
+
+    bars = drawn["graph_components.png"].axes[0].patches
+    assert [(b.get_x() + b.get_width() / 2, b.get_height()) for b in bars] == [
+        (c, 1 if c in (1, 9, 10) else 0) for c in range(1, 11)
+    ]
+    curves = {
+        line.get_label(): (line.get_linestyle(), line.get_color(), list(line.get_ydata()))
+        for line in drawn["pretraining_loss.png"].axes[0].get_lines()
+    }
+    assert curves == {
+        "uni: L_avg": ("-", "C0", [0.5, 0.4, 0.3123]),
+        "uni: L_u": ("--", "C0", [0.5, 0.4, 0.3123]),
+        "multi: L_avg": ("-", "C1", [0.9, 0.6, 0.2468]),
+        "multi: L_u": ("--", "C1", [0.45, 0.3, 0.1234]),
+        "multi: L_x": ("-.", "C1", [0.45, 0.3, 0.1234]),
+    }
+
+
+def test_avg_pretraining_inputs_missing_or_alone(tmp_path, capsys):
+    results = _inputs(tmp_path, ["han"])
+    missing = tmp_path / "nowhere" / "graphs.h5"
+    assert _run(tmp_path, [("han", "HAN")], extra=["--graphs", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"{missing}: grounding graph file not found" in err and len(err.strip().splitlines()) == 1
+    assert _run(tmp_path, [("han", "HAN")], extra=["--pretraining", "uni", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert f"{results / 'history.jsonl'}: file not found" in err and len(err.strip().splitlines()) == 1
+    pretraining = _pretraining_options(tmp_path)
+    twice = [*pretraining, "--pretraining", "uni", str(tmp_path / "pretrain" / "multi")]
+    assert _run(tmp_path, [("han", "HAN")], extra=twice) == 2
+    assert "pretraining variant 'uni' is given twice" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+    assert _run(tmp_path, [("han", "HAN")], extra=pretraining[:3]) == 0
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "## AVG pretraining" in markdown and "Grounding graphs" not in markdown
+    assert _table(markdown, "variant") == [["uni", "3", "0.5000", "0.3123"]]
+    assert not (tmp_path / "out" / "figures" / "graph_components.png").exists()

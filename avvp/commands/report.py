@@ -6,7 +6,13 @@ import argparse
 import logging
 from pathlib import Path
 
-from avvp.reports.inputs import check_metrics, load_experiment, read_json
+from avvp.reports.inputs import (
+    check_metrics,
+    load_experiment,
+    read_graph_summary,
+    read_json,
+    read_pretraining,
+)
 from avvp.reports.render import build_report
 
 log = logging.getLogger(__name__)
@@ -25,7 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "weights identity of the features. "
             "Experiment NAME is read from RESULTS_DIR/metrics/NAME.json, the history.jsonl and val_metrics.json "
             "of RESULTS_DIR/train/NAME/ and the attention.json of RESULTS_DIR/predict/NAME/ (else of "
-            "train/NAME/): the workflow's layout."
+            "train/NAME/): the workflow's layout. With --graphs or --pretraining the report adds a section on "
+            "AVG pretraining (paper 002 section 3.2): the grounding graphs and the pretraining loss curves."
         ),
     )
     parser.add_argument("--run-name", required=True, help="name of the run (report title)")
@@ -62,6 +69,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=[],
         help="show only the reference rows of this paper (its 'paper' column, e.g. 000; repeatable; "
         "default: every paper)",
+    )
+    parser.add_argument(
+        "--graphs",
+        metavar="G.h5",
+        help="grounding-graph file of 'avvp build-graphs' used for pretraining: its thresholds, clips, "
+        "connected components and share of positive snippet pairs are shown",
+    )
+    parser.add_argument(
+        "--pretraining",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "DIR"),
+        help="a pretraining variant (e.g. uni, cross, multi) and its 'avvp pretrain' output directory, whose "
+        "history.jsonl gives the loss curves; repeatable, e.g. --pretraining uni runs/avg_uni "
+        "--pretraining multi runs/avg_multi",
     )
     parser.add_argument("--output-md", required=True, help="Markdown report to write (figures go beside it)")
     parser.add_argument("--output-html", required=True, help="HTML report to write")
@@ -103,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         read_json(args.coverage) if args.coverage else None,
         args.output_md,
         args.output_html,
+        read_graph_summary(args.graphs) if args.graphs else None,
+        read_pretraining(args.pretraining),
     )
     log.info("wrote %s and %s", args.output_md, args.output_html)
     return 0

@@ -1,4 +1,5 @@
-"""The report's figures (PNG, matplotlib without a display): per-class F1, modality attention, training curves."""
+"""The report's figures (PNG, matplotlib without a display): per-class F1, modality attention, training curves,
+and for AVG pretraining the grounding graphs' connected components and the pretraining loss."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from matplotlib.ticker import MaxNLocator
 
 from avvp.io import atomic_path
 from avvp.reports.inputs import Experiment
+
+LOSS_PARTS = {"L_u": "--", "L_x": "-."}
+"""Line style of each part of the AVG pretraining loss (``L_avg`` itself is solid)."""
 
 
 def _save(figure: plt.Figure, path: Path) -> Path:
@@ -76,11 +80,25 @@ def attention(experiments: Sequence[Experiment], classes: Sequence[str], path: P
     return _save(figure, path)
 
 
+def _epoch_curve(
+    ax: plt.Axes, history: Sequence[dict[str, Any]], key: str, style: str, color: str, label: str
+) -> None:
+    """Plot ``key`` against the epoch for the records of ``history`` that have it (nothing when none has)."""
+    records = [r for r in history if key in r]
+    if records:
+        ax.plot([r["epoch"] for r in records], [r[key] for r in records], style, color=color, label=label)
+
+
+def _decorate_epochs(ax: plt.Axes) -> None:
+    """Integer epoch ticks, a light grid and a small legend."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="x-small")
+
+
 def _loss_panel(ax: plt.Axes, experiments: Sequence[Experiment], colors: dict[str, str]) -> None:
     for experiment in experiments:
-        epochs = [r["epoch"] for r in experiment.history]
-        losses = [r["loss"] for r in experiment.history]
-        ax.plot(epochs, losses, color=colors[experiment.name], label=experiment.name)
+        _epoch_curve(ax, experiment.history, "loss", "-", colors[experiment.name], experiment.name)
     ax.set(xlabel="epoch", ylabel="training loss", title="Training loss")
 
 
@@ -119,7 +137,34 @@ def training_curves(experiments: Sequence[Experiment], path: Path) -> Path | Non
     figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8))
     for ax, (draw, drawn) in zip(axes, panels, strict=True):
         draw(ax, drawn, colors)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small")
+        _decorate_epochs(ax)
+    return _save(figure, path)
+
+
+def components_histogram(histogram: Sequence[int], path: Path) -> Path:
+    """Bars of the number of clips whose grounding graph has 1, 2, ... connected components."""
+    figure, ax = plt.subplots(figsize=(5.5, 3.5))
+    components = np.arange(1, len(histogram) + 1)
+    ax.bar(components, histogram)
+    ax.set_xticks(components)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(axis="y", alpha=0.3)
+    ax.set(
+        xlabel="connected components (1: all snippet pairs positive; 10: none)",
+        ylabel="clips",
+        title="Grounding graphs: connected components per clip",
+    )
+    return _save(figure, path)
+
+
+def pretraining_losses(histories: dict[str, Sequence[dict[str, Any]]], path: Path) -> Path:
+    """The AVG pretraining loss per epoch of each variant (``histories``: variant -> history): ``L_avg``
+    solid, its parts ``L_u`` dashed and ``L_x`` dash-dotted where recorded, one colour per variant."""
+    figure, ax = plt.subplots(figsize=(5.5, 3.8))
+    for i, (variant, history) in enumerate(histories.items()):
+        _epoch_curve(ax, history, "loss", "-", f"C{i}", f"{variant}: L_avg")
+        for part, style in LOSS_PARTS.items():
+            _epoch_curve(ax, history, part, style, f"C{i}", f"{variant}: {part}")
+    ax.set(xlabel="epoch", ylabel="grounding loss", title="AVG pretraining loss")
+    _decorate_epochs(ax)
     return _save(figure, path)

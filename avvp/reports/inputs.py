@@ -1,4 +1,5 @@
-"""Reading what a report shows: metrics, training history, attention, coverage, weights identity."""
+"""Reading what a report shows: metrics, training history, attention, coverage, weights identity, AVG
+pretraining (grounding graphs and pretraining histories)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,25 @@ from typing import Any
 from avvp.data.features import FeatureStore
 from avvp.download import read_manifest
 from avvp.errors import InputError
+from avvp.pretraining.graphs import GraphStore
 from avvp.reports.reference import METRICS
 
 LEVELS = ("segment", "event")
 METRIC_TITLES = ("Audio", "Visual", "Audio-visual", "Type@AV", "Event@AV")
 DISCRIMINATOR_ACCURACY = "modality_discriminator_accuracy"
 """Key of a ``history.jsonl`` record: the epoch's mean accuracy of the adversarial modality discriminator."""
+GRAPH_SUMMARY = (
+    "visual_threshold",
+    "visual_quantile",
+    "audio_threshold",
+    "audio_quantile",
+    "clips",
+    "clips_skipped",
+    "components_mean",
+    "components_histogram",
+    "positive_pair_share",
+)
+"""Attributes of a grounding-graph file (``avvp build-graphs``) that the report shows."""
 
 
 def read_json(path: str | Path) -> Any:
@@ -132,3 +146,44 @@ def read_feature_identity(path: str | Path) -> dict[str, dict[str, Any]]:
     """Per feature kind of a store: its attributes (extractor, weights, sampling, versions) and ``clips``."""
     with FeatureStore(path) as store:
         return {kind: {"clips": len(store.video_ids(kind)), **store.attrs(kind)} for kind in store.kinds}
+
+
+def read_graph_summary(path: str | Path) -> dict[str, Any]:
+    """The attributes of a grounding-graph file (thresholds, clips, components, positive pairs);
+    :class:`InputError` naming the file when it is absent, not a graph file, or lacks one of
+    :data:`GRAPH_SUMMARY`."""
+    attrs = GraphStore(path).attrs
+    missing = [key for key in GRAPH_SUMMARY if key not in attrs]
+    if missing:
+        raise InputError(f"{path}: grounding graph file lacks the attribute(s) {', '.join(missing)}")
+    return attrs
+
+
+def read_pretraining_history(directory: str | Path) -> list[dict[str, Any]]:
+    """The ``history.jsonl`` of an ``avvp pretrain`` output directory; :class:`InputError` naming the file
+    when it is absent, empty, or has a record without a numeric ``epoch`` and ``loss``."""
+    path = Path(directory) / "history.jsonl"
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    history = read_jsonl(path)
+    if not history:
+        raise InputError(f"{path}: no epoch recorded")
+    bad = [
+        line
+        for line, record in enumerate(history, start=1)
+        if not all(isinstance(record.get(key), int | float) for key in ("epoch", "loss"))
+    ]
+    if bad:
+        raise InputError(f"{path}: record(s) {bad} lack a numeric epoch or loss")
+    return history
+
+
+def read_pretraining(runs: Sequence[Sequence[str]]) -> dict[str, list[dict[str, Any]]]:
+    """Variant -> pretraining history, for ``(variant, directory)`` pairs in the order given;
+    :class:`InputError` for a variant given twice or a bad history."""
+    histories: dict[str, list[dict[str, Any]]] = {}
+    for variant, directory in runs:
+        if variant in histories:
+            raise InputError(f"pretraining variant {variant!r} is given twice")
+        histories[variant] = read_pretraining_history(directory)
+    return histories

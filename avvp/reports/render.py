@@ -36,6 +36,25 @@ DISCRIMINATOR_NOTE = (
     "modality away; well below 0.5 it is wrong more often than chance: the encoder makes audio look visual "
     "and visual look audio instead of making them indistinguishable."
 )
+AVG = "AVG pretraining"
+AVG_NOTE = (
+    "Pretraining of the audio and visual input encoder on audio-visual grounding (AVG) graphs (paper 002, "
+    "section 3.2): for each 1-second snippet of a clip, the encoder learns which other snippets of the clip "
+    "belong with it, as the clip's grounding graph says. The experiments that start from this encoder are "
+    'compared with paper 002\'s "Pretrained" and "Pretrain E2E" rows in the score table.'
+)
+GRAPHS_NOTE = (
+    "Two snippets of a clip are linked when their ResNet152 or their VGGish embeddings are at least as "
+    "similar (cosine) as the threshold; the snippets of one connected component are positive pairs, all "
+    "other pairs negative ones."
+)
+COMPONENTS = "Connected components per clip"
+PRETRAINING_LOSS = "Pretraining loss"
+PRETRAINING_NOTE = (
+    "L_avg is the grounding loss the encoder minimises (mean over each epoch's steps); the figure adds its "
+    "parts where recorded: L_u (audio-audio and visual-visual pairs, dashed) and L_x (audio-visual pairs, "
+    "dash-dotted), in the colour of the variant."
+)
 MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]<>&]|(?<![^\W_])_|_(?![^\W_])")
 """Characters that start Markdown or HTML constructs; an underscore inside a word starts none."""
 
@@ -43,7 +62,9 @@ MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]<>&]|(?<![^\W_])_|_(?![^\W_])")
 @dataclass
 class ReportData:
     """Everything a report shows. ``papers`` restricts the reference rows (empty: every paper),
-    ``reference`` maps an experiment's name to the rows it is shown beside, ``figures`` a caption to a PNG."""
+    ``reference`` maps an experiment's name to the rows it is shown beside, ``figures`` a caption to a PNG.
+    ``graphs`` holds the attributes of the grounding-graph file, ``pretraining`` each pretraining variant's
+    history and ``pretraining_figures`` the AVG figures by caption (None and empty without AVG pretraining)."""
 
     run: str
     papers: list[str]
@@ -54,6 +75,9 @@ class ReportData:
     splits: dict[str, Any] | None
     features: dict[str, dict[str, Any]]
     figures: dict[str, Path]
+    graphs: dict[str, Any] | None
+    pretraining: dict[str, list[dict[str, Any]]]
+    pretraining_figures: dict[str, Path]
 
 
 def _text(text: str) -> str:
@@ -197,6 +221,69 @@ def _coverage_lines(data: ReportData) -> list[str]:
     return lines
 
 
+def _threshold(graphs: dict[str, Any], modality: str) -> str:
+    value, quantile = graphs[f"{modality}_threshold"], graphs[f"{modality}_quantile"]
+    source = "given" if quantile is None else f"quantile {quantile:g} of the within-clip snippet pairs"
+    return f"{value:.4f} ({source})"
+
+
+def _graph_rows(graphs: dict[str, Any]) -> list[list[str]]:
+    return [
+        ["visual threshold (ResNet152 cosine)", _threshold(graphs, "visual")],
+        ["audio threshold (VGGish cosine)", _threshold(graphs, "audio")],
+        ["clips", f"{graphs['clips']} ({graphs['clips_skipped']} skipped for lacking a feature kind)"],
+        ["connected components per clip (mean)", f"{graphs['components_mean']:.2f}"],
+        [
+            "positive snippet pairs (share of the pairs of distinct snippets)",
+            f"{graphs['positive_pair_share']:.1%}",
+        ],
+    ]
+
+
+def _pretraining_rows(pretraining: dict[str, list[dict[str, Any]]]) -> list[list[str]]:
+    return [
+        [_text(variant), str(len(history)), f"{history[0]['loss']:.4f}", f"{history[-1]['loss']:.4f}"]
+        for variant, history in pretraining.items()
+    ]
+
+
+def _figure_line(caption: str, path: Path, image: Callable[[Path], str]) -> str:
+    return f"![{caption}]({image(path)})"
+
+
+def _avg_lines(data: ReportData, image: Callable[[Path], str]) -> list[str]:
+    """The AVG pretraining section: the grounding graphs and the pretraining runs given (nothing if none)."""
+    if data.graphs is None and not data.pretraining:
+        return []
+    lines = ["", f"## {AVG}", "", AVG_NOTE]
+    if data.graphs is not None:
+        lines += [
+            "",
+            "### Grounding graphs",
+            "",
+            GRAPHS_NOTE,
+            "",
+            *_table(["grounding graphs", "value"], _graph_rows(data.graphs)),
+            "",
+            _figure_line(COMPONENTS, data.pretraining_figures[COMPONENTS], image),
+        ]
+    if data.pretraining:
+        lines += [
+            "",
+            "### Pretraining runs",
+            "",
+            PRETRAINING_NOTE,
+            "",
+            *_table(
+                ["variant", "epochs", "first epoch L_avg", "last epoch L_avg"],
+                _pretraining_rows(data.pretraining),
+            ),
+            "",
+            _figure_line(PRETRAINING_LOSS, data.pretraining_figures[PRETRAINING_LOSS], image),
+        ]
+    return lines
+
+
 def _identity_rows(features: dict[str, dict[str, Any]]) -> list[list[str]]:
     rows = []
     for kind, attrs in features.items():
@@ -234,9 +321,10 @@ def render_markdown(data: ReportData, image: Callable[[Path], str]) -> str:
             ),
         ]
     for caption, path in data.figures.items():
-        lines += ["", f"## {caption}", "", f"![{caption}]({image(path)})"]
+        lines += ["", f"## {caption}", "", _figure_line(caption, path, image)]
         if caption in FIGURE_TABLES:
             lines += FIGURE_TABLES[caption](data)
+    lines += _avg_lines(data, image)
     lines += ["", "## Dataset coverage", "", *_coverage_lines(data)]
     lines += [
         "",
@@ -269,6 +357,20 @@ def render_html(data: ReportData) -> str:
     return f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{style}</style></head>\n<body>\n{body}</body></html>\n'
 
 
+def _pretraining_figures(
+    graphs: dict[str, Any] | None, pretraining: dict[str, list[dict[str, Any]]], figure_dir: Path
+) -> dict[str, Path]:
+    """Draw the AVG figures of what is given: caption -> PNG."""
+    drawn = {}
+    if graphs is not None:
+        drawn[COMPONENTS] = figures.components_histogram(
+            graphs["components_histogram"], figure_dir / "graph_components.png"
+        )
+    if pretraining:
+        drawn[PRETRAINING_LOSS] = figures.pretraining_losses(pretraining, figure_dir / "pretraining_loss.png")
+    return drawn
+
+
 def build_report(
     run: str,
     experiments: list[Experiment],
@@ -280,11 +382,15 @@ def build_report(
     splits: dict[str, Any] | None,
     output_md: str | Path,
     output_html: str | Path,
+    graphs: dict[str, Any] | None,
+    pretraining: dict[str, list[dict[str, Any]]],
 ) -> ReportData:
     """Gather the inputs, draw the figures beside ``output_md`` (``figures/``) and write both reports.
 
     Each experiment is shown beside the rows of ``reference_csv`` for its paper methods, of ``papers``
     only unless empty; :class:`InputError` before anything is written when a paper or method has no row.
+    ``graphs`` (the attributes of a grounding-graph file) and ``pretraining`` (variant -> history) add the
+    AVG pretraining section (none when ``graphs`` is None and ``pretraining`` empty).
     """
     reference = read_reference(reference_csv)
     reference.check_papers(papers)
@@ -309,6 +415,9 @@ def build_report(
         splits=splits,
         features=read_feature_identity(features),
         figures={caption: path for caption, path in drawn.items() if path is not None},
+        graphs=graphs,
+        pretraining=pretraining,
+        pretraining_figures=_pretraining_figures(graphs, pretraining, figure_dir),
     )
     with atomic_path(output_md) as tmp:
         tmp.write_text(
