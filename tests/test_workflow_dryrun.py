@@ -12,14 +12,6 @@ import pytest
 import yaml
 from workflow_helpers import REPO, fresh_checkout, job_counts, snakemake
 
-PRETRAINING = {
-    "Pretrained",
-    "Pretrain E2E",
-    "Pretrain E2E (uni)",
-    "Pretrain E2E (cross)",
-    "Pretrain E2E (multi)",
-}
-
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory):
@@ -32,9 +24,9 @@ def test_demo_dry_run_builds_the_whole_default_target(checkout):
     counts = job_counts(done.stdout)
     assert counts == {
         "make_demo": 1, "shard_clips": 1, "download": 2, "extract": 2, "merge_features": 1, "filter_splits": 1,
-        "standardize_features": 1,
-        "train_config": 3,
-        "train": 3, "predict": 3, "weak_baseline": 1, "evaluate": 4, "report": 1, "all": 1, "total": 25,
+        "standardize_features": 1, "build_graphs": 1, "pretrain_config": 1, "pretrain_avg": 1,
+        "train_config": 4,
+        "train": 4, "predict": 4, "weak_baseline": 1, "evaluate": 5, "report": 1, "all": 1, "total": 32,
     }  # fmt: skip
 
 
@@ -47,7 +39,8 @@ def test_llp_dry_run_has_sharded_jobs_and_is_fast(checkout, llp_dir):
     assert done.returncode == 0, done.stderr[-3000:]
     counts = job_counts(done.stdout)
     assert counts["download"] == counts["extract"] == 40
-    assert counts["train"] == 14 and counts["evaluate"] == 15 and "make_demo" not in counts
+    assert counts["train"] == 18 and counts["evaluate"] == 19 and "make_demo" not in counts
+    assert counts["build_graphs"] == 1 and counts["pretrain_avg"] == 3  # uni, cross, multi
     assert elapsed < 30, f"LLP dry run took {elapsed:.1f} s"
     han = "--experiment han 'A_cross+V_cross (HAN)' --experiment han 'HAN LS-V' --experiment han HAN --experiment"
     assert han in done.stdout
@@ -62,7 +55,7 @@ def test_llp_config_reproduces_every_method_of_papers_000_and_002_once():
         methods = {row["method"] for row in csv.DictReader(handle) if row["paper"] in ("000", "002")}
     experiments = yaml.safe_load((REPO / "config" / "llp.yaml").read_text())["experiments"]
     listed = [m for spec in experiments.values() for m in _as_list(spec["paper_method"])]
-    assert sorted(listed) == sorted(methods - PRETRAINING)
+    assert sorted(listed) == sorted(methods)
     assert all((REPO / spec["config"]).is_file() for spec in experiments.values())
 
 
@@ -80,7 +73,7 @@ def test_paper_methods_of_any_paper_and_a_paper_filter_reach_the_report(checkout
     done = snakemake(checkout, "-n", "-p", "--configfile", "config/config.yaml", "papers.yaml")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "--experiment base_adv_skip_gcaa Base+Adv+Skip+GCAA" in done.stdout
-    assert "--reference resources/paper_results.csv --paper 000 --paper 002 --output-md" in done.stdout
+    assert "--reference resources/paper_results.csv --paper 000 --paper 002 --graphs" in done.stdout
 
 
 def test_the_reference_module_the_workflow_imports_is_light():
@@ -115,6 +108,49 @@ def test_demo_training_settings_merge_over_the_base_config(checkout):
         == yaml.safe_load((checkout / "resources" / "configs" / "demo.yaml").read_text())["loss"]
     )
     assert settings["annotations_dir"] == "data/demo/annotations"
+
+
+def test_pretraining_experiments_start_from_their_variants_encoder(checkout, llp_dir):
+    targets = ["results/llp/train/pretrain_e2e_cross.yaml", "results/llp/pretraining/cross.yaml"]
+    done = snakemake(
+        checkout, *targets, "--configfile", "config/llp.yaml", "--config", f"annotations_dir={llp_dir}"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    settings = yaml.safe_load((checkout / targets[0]).read_text())
+    pretraining = yaml.safe_load((checkout / targets[1]).read_text())
+    base = yaml.safe_load((checkout / "resources" / "configs" / "pretraining" / "avg.yaml").read_text())
+    assert pretraining == {**base, "loss": {**base["loss"], "variant": "cross"}}
+    assert settings["pretrained_encoder"] == "results/llp/pretraining/cross/encoder.pt"
+    assert settings["model"]["input_encoder"] == {**pretraining["encoder"], "trainable": True}
+    assert settings["model"]["attention"] == "gcaa"  # Base+Adv+Skip+GCAA underneath
+    dry = snakemake(
+        checkout, "-n", "-p", "--configfile", "config/llp.yaml", "--config", f"annotations_dir={llp_dir}"
+    )
+    assert (
+        "avvp build-graphs --features data/llp/features/features.h5 --output results/llp/pretraining/graphs.h5"
+        in dry.stdout
+    )
+    assert (
+        "--graphs results/llp/pretraining/graphs.h5 --pretraining cross results/llp/pretraining/cross"
+        in dry.stdout
+    )
+
+
+def test_extra_pretraining_clips_are_sharded_with_the_dataset(checkout, llp_dir):
+    (checkout / "audioset.txt").write_text("ccccccccccc_30_40\n")
+    (checkout / "extra.yaml").write_text(yaml.safe_dump({"pretraining": {"extra_clips": "audioset.txt"}}))
+    done = snakemake(
+        checkout,
+        "-n",
+        "-p",
+        "--configfile",
+        "config/llp.yaml",
+        "extra.yaml",
+        "--config",
+        f"annotations_dir={llp_dir}",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "--extra-clips audioset.txt --num-shards 40" in done.stdout
 
 
 def test_imported_features_skip_videos(checkout, llp_dir):

@@ -12,6 +12,9 @@ LOGS = Path("logs") / config["run"]
 BENCHMARKS = RESULTS / "benchmarks"
 SHARDS = [f"{i:03d}" for i in range(config["shards"])]
 EXPERIMENTS = list(config["experiments"])
+PRETRAINING_VARIANTS = sorted({spec["pretraining"] for spec in config["experiments"].values() if spec.get("pretraining")})
+"""AVG pretraining variants some experiment starts from (none: no graph or pretraining jobs)."""
+PRETRAINING = RESULTS / "pretraining"
 FEATURES = DATA / "features" / "features.h5"
 STANDARDIZED = DATA / "features" / "features.standardized.h5"
 MODEL_FEATURES = STANDARDIZED if config["features"]["standardize"] else FEATURES
@@ -21,6 +24,7 @@ MODEL_FEATURES = STANDARDIZED if config["features"]["standardize"] else FEATURES
 wildcard_constraints:
     shard=r"\d{3}",
     experiment="|".join(EXPERIMENTS),
+    variant="uni|cross|multi",
 
 
 def as_list(value):
@@ -88,14 +92,74 @@ def base_train_config(wildcards):
     return config_chain(path) if path else []
 
 
+def pretrained_encoder(experiment):
+    """The encoder.pt an experiment starts from, or nothing."""
+    variant = config["experiments"][experiment].get("pretraining")
+    return [PRETRAINING / variant / "encoder.pt"] if variant else []
+
+
+def pretrain_settings(variant):
+    """The 'avvp pretrain' config of one variant: the base file, the workflow's settings, the variant."""
+    settings = deep_merge(read_config_file(config["pretraining"]["config"]), config["pretraining"]["settings"])
+    return deep_merge(settings, {"loss": {"variant": variant}})
+
+
 def train_settings(experiment, base):
-    """The 'avvp train' config of one experiment: its base file, the shared settings, its own, and the
-    workflow's annotations folder (features and output folder are given on the command line)."""
+    """The 'avvp train' config of one experiment: its base file, the shared settings, its own, the
+    workflow's annotations folder (features and output folder are given on the command line) and, for an
+    experiment on a pretrained encoder, that encoder's file and sizes."""
     settings = read_config_file(base[0]) if base else {}
     settings = deep_merge(settings, config["training"])
     settings = deep_merge(settings, config["experiments"][experiment].get("train", {}))
     splits = {"train": str(available_split("train")), "val": str(available_split("val"))}
-    return deep_merge(settings, {"annotations_dir": str(annotations_dir()), "splits": splits})
+    settings = deep_merge(settings, {"annotations_dir": str(annotations_dir()), "splits": splits})
+    for encoder in pretrained_encoder(experiment):
+        variant = config["experiments"][experiment]["pretraining"]
+        sizes = pretrain_settings(variant).get("encoder", {})
+        settings = deep_merge(settings, {"pretrained_encoder": str(encoder), "model": {"input_encoder": sizes}})
+    return settings
+
+
+def graph_threshold_options(wildcards):
+    """'--visual-threshold/--visual-quantile' and '--audio-...' options of 'avvp build-graphs'."""
+    graphs, options = config["pretraining"]["graphs"], []
+    for modality in ("visual", "audio"):
+        threshold, quantile = graphs.get(f"{modality}_threshold"), graphs.get(f"{modality}_quantile")
+        if threshold is not None:
+            options += [f"--{modality}-threshold", str(threshold)]
+        elif quantile is not None:
+            options += [f"--{modality}-quantile", str(quantile)]
+        else:
+            raise ValueError(f"config: pretraining.graphs needs {modality}_threshold or {modality}_quantile")
+    return options
+
+
+def extra_clips_input(wildcards):
+    """The pretraining.extra_clips list, or nothing."""
+    extra = config["pretraining"]["extra_clips"]
+    return [extra] if extra else []
+
+
+def extra_clips_option(wildcards, input):
+    """'--extra-clips PATH' of 'avvp shard', or nothing."""
+    return ["--extra-clips", input.extra[0]] if input.extra else []
+
+
+def report_pretraining_inputs(wildcards):
+    """The graphs and pretraining histories the report shows (none without pretraining)."""
+    if not PRETRAINING_VARIANTS:
+        return []
+    return [PRETRAINING / "graphs.h5", *(PRETRAINING / v / "history.jsonl" for v in PRETRAINING_VARIANTS)]
+
+
+def report_pretraining_options(wildcards):
+    """'--graphs G.h5 --pretraining VARIANT DIR ...' of 'avvp report', or nothing."""
+    if not PRETRAINING_VARIANTS:
+        return []
+    options = ["--graphs", str(PRETRAINING / "graphs.h5")]
+    for variant in PRETRAINING_VARIANTS:
+        options += ["--pretraining", variant, str(PRETRAINING / variant)]
+    return options
 
 
 def write_yaml(path, data):

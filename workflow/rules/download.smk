@@ -36,18 +36,21 @@ else:
 
 rule shard_clips:
     input:
-        annotation(FULL_DATASET),
+        clips=annotation(FULL_DATASET),
+        extra=extra_clips_input,
     output:
         expand(DATA / "shards" / "{shard}.txt", shard=SHARDS),
     params:
         shards=len(SHARDS),
         output_dir=DATA / "shards",
+        extra=extra_clips_option,
     log:
         LOGS / "shard_clips.log",
     conda:
         "../envs/avvp.yaml"
     shell:
-        "avvp shard --clips {input:q} --num-shards {params.shards} --output-dir {params.output_dir:q} > {log} 2>&1"
+        "avvp shard --clips {input.clips:q} {params.extra:q} --num-shards {params.shards}"
+        " --output-dir {params.output_dir:q} > {log} 2>&1"
 
 
 rule download:
