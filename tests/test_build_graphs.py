@@ -366,3 +366,31 @@ def test_help_explains_the_graphs(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["build-graphs", "--help"])
     assert "connected component" in capsys.readouterr().out
+
+
+def test_graphs_of_imported_released_features_match_the_plain_implementation(tmp_path):
+    # LLP's released layout: one .npy per clip and kind, named by YouTube id (res152 80x2048 per clip)
+    ids = [f"{chr(97 + i) * 11}_{i}_{i + 10}" for i in range(4)]
+    rng = np.random.default_rng(3)
+    frames = {vid: np.repeat(clustered(rng, 1, 2048, 0.3)[0], 8, axis=0).astype(np.float32) for vid in ids}
+    sounds = {vid: clustered(rng, 1, 128, 0.3)[0].astype(np.float32) for vid in ids}
+    for folder, arrays in (("res152", frames), ("vggish", sounds)):
+        (tmp_path / folder).mkdir()
+        for vid, array in arrays.items():
+            np.save(tmp_path / folder / f"{vid[:11]}.npy", array)
+    (tmp_path / "r2plus1d").mkdir()
+    for vid in ids:
+        np.save(tmp_path / "r2plus1d" / f"{vid[:11]}.npy", rng.standard_normal((10, 512)).astype(np.float32))
+    labels = write_split(tmp_path / "clips.csv", ids)
+    folders = [
+        arg for name in ("vggish", "res152", "r2plus1d") for arg in (f"--{name}", str(tmp_path / name))
+    ]
+    assert (
+        main(["import-features", "--clips", labels, "--output", str(tmp_path / "features.h5"), *folders]) == 0
+    )
+    assert build(tmp_path, "--visual-threshold", "0.7", "--audio-threshold", "0.99") == 0
+    graphs = GraphStore(tmp_path / "graphs.h5").read(ids)
+    for vid, graph in zip(ids, graphs, strict=True):
+        expected = reference_graph(reference_snippets(frames[vid]), sounds[vid].astype(np.float64), 0.7, 0.99)
+        assert np.array_equal(graph, expected)
+    assert 0 < graphs.mean() < 1
