@@ -143,7 +143,7 @@ def train_epoch(
         names = ["loss", *terms]
         per_step.append(torch.stack([total.detach(), *terms.values()]).float())
         if step % PROGRESS_EVERY == 0:
-            progress.set_postfix(loss=f"{float(total):.4f}")
+            progress.set_postfix(loss=f"{float(total.detach()):.4f}")
         tick = perf_counter()
     values = torch.stack(per_step).cpu().numpy() if per_step else np.zeros((0, len(names)))
     step_losses = {name: values[:, i] for i, name in enumerate(names)}
