@@ -3,7 +3,9 @@
 Randomly initialised networks (the offline demo) give features on wildly different scales (a random
 ResNet152 reaches 10^5, a random VGGish 10^-2), which a parser trained with a normal learning rate cannot
 use. Standardising with statistics of the training clips only (so nothing leaks from evaluation clips)
-brings every kind to the same footing; the store records that it was done and with which statistics.
+brings every kind to the same footing; the store records that it was done and keeps the statistics
+(``/<kind>/standardization/mean`` and ``/std``), so freshly extracted clips can be scaled identically with
+:meth:`~avvp.data.features.Standardization.apply`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from avvp.data.features import FeatureStore, FeatureStoreWriter
+from avvp.data.features import FeatureStore, FeatureStoreWriter, Standardization
 
 CHUNK_CLIPS = 256
 EPSILON = 1e-6
@@ -57,14 +59,12 @@ def standardize_store(
                 raise ValueError(
                     f"{source}: none of the {len(reference_ids)} reference clips has '{kind}' features"
                 )
-            mean, std = kind_statistics(store, kind, available)
-            scale = 1.0 / np.maximum(std, EPSILON)
-            attrs = store.attrs(kind)
-            attrs["standardized"] = {"reference_clips": len(available), "epsilon": EPSILON}
-            writer.set_attrs(kind, attrs)
+            standardization = Standardization(*kind_statistics(store, kind, available), EPSILON)
+            writer.set_attrs(kind, store.attrs(kind))
+            writer.set_standardization(kind, standardization, len(available))
             ids = store.video_ids(kind)
             dataset = store.dataset(kind)
             for row, vid in enumerate(tqdm(ids, desc=kind, unit="clip", leave=False)):
-                writer.add(kind, vid, ((dataset[row] - mean) * scale).astype(np.float32))
+                writer.add(kind, vid, standardization.apply(dataset[row]))
             counts[kind] = len(ids)
     return counts

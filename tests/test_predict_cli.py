@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 from pathlib import Path
 
 import h5py
@@ -12,7 +14,11 @@ import torch
 from train_helpers import SyntheticSplits, make_splits, one_torch_thread, train_overrides  # noqa: F401
 
 from avvp.cli import main
+from avvp.data.features import FeatureStore
 from avvp.data.labels import read_dense_labels
+from avvp.feature_identity import record_standardization
+from avvp.feature_scaling import standardize_store
+from avvp.training.checkpoints import checkpoint_decision, checkpoint_features
 from avvp.training.config import load_config
 from avvp.training.predict import Probabilities, decide
 from avvp.training.trainer import train
@@ -24,6 +30,19 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[SyntheticSplits, 
     splits = make_splits(root, num_train=16, num_val=10, seed=3)
     train(load_config(None, train_overrides(splits, root / "run", epochs=3)))
     return splits, root / "run"
+
+
+@pytest.fixture(scope="module")
+def standardized(
+    trained: tuple[SyntheticSplits, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """A store standardised with the training clips' statistics and a run trained on it (other thresholds)."""
+    splits, _ = trained
+    root = tmp_path_factory.mktemp("standardized")
+    standardize_store(splits.features, splits.train_ids, root / "z.h5")
+    overrides = {"features": str(root / "z.h5"), "thresholds.segment": 0.3, "thresholds.video": 0.2}
+    train(load_config(None, train_overrides(splits, root / "run", epochs=1, **overrides)))
+    return root / "z.h5", root / "run"
 
 
 def predict_args(splits: SyntheticSplits, checkpoint: Path, output: Path, *extra: str) -> list[str]:
@@ -124,3 +143,69 @@ def test_wrong_architecture_and_missing_features_overwrite_nothing(trained, tmp_
     assert "no 'vggish' features: zz000000009_0_10" in capsys.readouterr().err
     assert (out / "pred_audio.csv").read_text() == "keep me\n"
     assert sorted(p.name for p in out.iterdir()) == ["pred_audio.csv"]
+
+
+def test_checkpoints_record_the_features_and_the_decision_rule(trained) -> None:
+    _, run = trained
+    for name in ("best.pt", "last.pt"):
+        features = checkpoint_features(run / name)
+        assert sorted(features) == ["r2plus1d", "resnet152", "vggish"]
+        assert features["vggish"] == {
+            "extractor": "synthetic",
+            "weights": "random-init(seed=3)",
+            "standardization": None,
+        }
+        assert checkpoint_decision(run / name) == {"rule": "fused", "segment": 0.5, "video": 0.5}
+    older = {k: v for k, v in torch.load(run / "best.pt", weights_only=True).items() if k != "features"}
+    assert checkpoint_features(older) is None
+
+
+def test_standardised_run_records_its_statistics_and_refuses_the_raw_store(
+    trained, standardized, tmp_path: Path, capsys
+) -> None:
+    splits, _ = trained
+    store, run = standardized
+    checkpoint = torch.load(run / "best.pt", weights_only=True)
+    assert checkpoint_decision(checkpoint) == {"rule": "fused", "segment": 0.3, "video": 0.2}
+    record = checkpoint_features(checkpoint)["resnet152"]["standardization"]
+    assert isinstance(record["mean"], torch.Tensor) and record["mean"].shape == (2048,)
+    # the recorded statistics scale raw clips exactly as the store the model was trained on
+    with FeatureStore(splits.features) as raw, FeatureStore(store) as scaled:
+        rows = raw.read("resnet152", splits.val_ids)
+        expected = scaled.read("resnet152", splits.val_ids)
+    np.testing.assert_array_equal(record_standardization(record).apply(rows), expected)
+
+    args = predict_args(splits, run / "best.pt", tmp_path / "pred")
+    args[args.index("--features") + 1] = str(store)
+    assert main(args) == 0
+    assert main(predict_args(splits, run / "best.pt", tmp_path / "raw")) == 2
+    err = capsys.readouterr().err
+    assert f"{run / 'best.pt'}: the 'vggish' features differ from those the model was trained on" in err
+    assert f"in the checkpoint vs 'none' in {splits.features}" in err
+    assert not (tmp_path / "raw").exists()
+
+
+def test_other_weights_are_refused_unless_allowed(trained, tmp_path: Path, capsys, caplog) -> None:
+    splits, run = trained
+    other = tmp_path / "other.h5"
+    shutil.copy(splits.features, other)
+    with h5py.File(other, "a") as handle:
+        handle["resnet152"].attrs["weights"] = json.dumps("torchvision:ResNet152_Weights.IMAGENET1K_V1")
+        handle["vggish"].attrs["versions"] = json.dumps({"numpy": "0.0"})  # volatile: not a difference
+    args = predict_args(splits, run / "best.pt", tmp_path / "pred")
+    args[args.index("--features") + 1] = str(other)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{run / 'best.pt'}: the 'resnet152' features differ" in err
+    assert (
+        f"weights: 'random-init(seed=3)' in the checkpoint vs "
+        f"'torchvision:ResNet152_Weights.IMAGENET1K_V1' in {other} (pass --allow-feature-mismatch" in err
+    )
+    assert not (tmp_path / "pred").exists()
+    with caplog.at_level(logging.WARNING):
+        assert main([*args, "--allow-feature-mismatch"]) == 0
+    assert (
+        "'torchvision:ResNet152_Weights.IMAGENET1K_V1' in" in caplog.text
+        and "using them anyway" in caplog.text
+    )
+    assert (tmp_path / "pred" / "pred_audio.csv").is_file()

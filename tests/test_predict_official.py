@@ -6,6 +6,7 @@ is compared with a direct re-computation of the original forward pass from those
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import h5py
@@ -17,7 +18,7 @@ from train_helpers import make_splits, one_torch_thread  # noqa: F401
 
 from avvp.cli import main
 from avvp.errors import InputError
-from avvp.training.checkpoints import load_model
+from avvp.training.checkpoints import checkpoint_decision, checkpoint_features, load_model
 
 D = 512
 
@@ -135,17 +136,20 @@ def test_official_state_dict_matches_the_original_forward(tmp_path: Path, caplog
     torch.testing.assert_close(output.global_prob, global_prob, atol=1e-5, rtol=1e-4)
 
 
-def test_official_checkpoint_predicts_through_the_cli(tmp_path: Path) -> None:
+def test_official_checkpoint_predicts_through_the_cli(tmp_path: Path, caplog) -> None:
     splits = make_splits(tmp_path / "data", num_train=2, num_val=4)
     state = {f"module.{k}": v for k, v in official_state_dict(seed=2).items()}  # saved from DataParallel
     torch.save(state, tmp_path / "han.pt")
+    assert checkpoint_features(tmp_path / "han.pt") is None and checkpoint_decision(state) is None
     out = tmp_path / "pred"
+    caplog.set_level(logging.INFO)
     code = main(
         ["predict", "--checkpoint", str(tmp_path / "han.pt"), "--checkpoint-format", "official-han",
          "--features", str(splits.features), "--split-csv", str(splits.annotations_dir / "AVVP_val_pd.csv"),
          "--output-dir", str(out), "--device", "cpu"]
     )  # fmt: skip
     assert code == 0
+    assert "han.pt records no feature identity" in caplog.text
     with h5py.File(out / "probabilities.h5") as handle:
         assert handle["frame_prob"].shape == (4, 10, 2, 25)
     assert (out / "pred_audio.csv").read_text().startswith("filename\tonset\toffset\tevent_labels")

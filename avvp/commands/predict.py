@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from avvp.data.features import FeatureStore
 from avvp.data.labels import read_weak_labels
 from avvp.device import DEVICE_CHOICES, resolve_device
 from avvp.errors import InputError
-from avvp.training.checkpoints import CHECKPOINT_FORMATS, load_model
+from avvp.feature_identity import MISMATCH_FLAG, check_feature_identity, store_identity
+from avvp.training.checkpoints import (
+    CHECKPOINT_FORMATS,
+    checkpoint_features,
+    model_from_payload,
+    read_checkpoint,
+)
 from avvp.training.dataset import SplitDataset, resolve_feature_sources
 from avvp.training.diagnostics import attention_distribution, write_attention
 from avvp.training.predict import predict_probabilities, write_predictions
@@ -76,7 +85,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--lazy", action="store_true", help="read features batch by batch instead of all at once"
     )
+    parser.add_argument(
+        MISMATCH_FLAG,
+        action="store_true",
+        help="predict even when the features differ from those the checkpoint records (extractor, weights, "
+        "sampling, standardisation); the difference is logged as a warning",
+    )
     return parser
+
+
+def check_sources(
+    checkpoint: Path,
+    recorded: Mapping[str, Mapping[str, Any]] | None,
+    sources: Mapping[str, Path],
+    allow: bool,
+) -> None:
+    """Check each kind's store against the identity the checkpoint recorded (if it recorded one)."""
+    if recorded is None:
+        log.info("%s records no feature identity (official HAN or older checkpoint): not checked", checkpoint)
+        return
+    for kind, path in sources.items():
+        with FeatureStore(path) as store:
+            actual = store_identity(store, kind)
+        check_feature_identity(checkpoint, kind, recorded.get(kind, {}), actual, str(path), allow)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,11 +118,13 @@ def run(args: argparse.Namespace) -> int:
         if args.threads <= 0:
             raise InputError(f"--threads {args.threads}: must be positive")
         torch.set_num_threads(args.threads)
-    model = load_model(args.checkpoint, args.checkpoint_format)
+    payload = read_checkpoint(args.checkpoint)
+    model = model_from_payload(args.checkpoint, payload, args.checkpoint_format)
     labels = read_weak_labels(args.split_csv)
     if len(labels) == 0:
         raise InputError(f"{args.split_csv}: the split holds no clips")
     sources = resolve_feature_sources(args.features, model.feature_kinds)
+    check_sources(args.checkpoint, checkpoint_features(payload), sources, args.allow_feature_mismatch)
     dataset = SplitDataset(sources, labels.video_ids, labels.labels, in_memory=not args.lazy, name="split")
     device = resolve_device(args.device)
     probabilities = predict_probabilities(model.to(device), dataset, device, args.batch_size)

@@ -5,6 +5,7 @@ Layout of one file (a *store*; shards and merged stores look the same)::
     /<kind>/features   float32 or float16 [N, T, D]   (vggish 10x128, resnet152 80x2048, r2plus1d 10x512)
     /<kind>/video_id   utf-8 strings [N]              LLP filename of each row
     /<kind>.attrs      extractor, weights (identity), sampling parameters, package versions (JSON values)
+    /<kind>/standardization/mean, /std   float64 [D]   only in a standardised store: the statistics used
 
 Each kind has its own ``video_id`` index, so a clip can have visual features but no audio ones. Writers
 build the whole file under a temporary name and rename it into place on success, so an interrupted write
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,20 @@ class MissingFeaturesError(FeatureStoreError):
         super().__init__(f"{path}: {len(missing)} clip(s) have no '{kind}' features: {shown}")
         self.kind = kind
         self.missing = list(missing)
+
+
+@dataclass(frozen=True)
+class Standardization:
+    """Per-dimension z-scoring of one kind, ``(x - mean) / max(std, epsilon)``; mean, std float64 (D,)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    epsilon: float
+
+    def apply(self, features: np.ndarray) -> np.ndarray:
+        """``features`` ``(..., D)`` z-scored exactly as a standardised store's rows are, as float32."""
+        scale = 1.0 / np.maximum(self.std, self.epsilon)
+        return ((features - self.mean) * scale).astype(np.float32)
 
 
 def package_versions(*names: str) -> dict[str, str]:
@@ -118,6 +134,17 @@ class FeatureStoreWriter:
         """Record attributes of ``kind`` (extractor, weights identity, sampling, versions); JSON values."""
         self._dataset(kind)
         self._attrs[kind].update(attrs)
+
+    def set_standardization(self, kind: str, standardization: Standardization, reference_clips: int) -> None:
+        """Record that ``kind`` is standardised: statistics as datasets, the ``standardized`` attribute."""
+        self._dataset(kind)
+        group = self._handle[kind].create_group("standardization")
+        for name in ("mean", "std"):
+            group.create_dataset(name, data=np.asarray(getattr(standardization, name), dtype=np.float64))
+        self._attrs[kind]["standardized"] = {
+            "reference_clips": reference_clips,
+            "epsilon": standardization.epsilon,
+        }
 
     def add(self, kind: str, video_id: str, features: np.ndarray) -> None:
         """Append one clip's ``(T, D)`` features; raises :class:`FeatureStoreError` on a bad shape or NaN."""
@@ -200,6 +227,23 @@ class FeatureStore:
     def attrs(self, kind: str) -> dict[str, Any]:
         """Attributes of ``kind`` (extractor, weights identity, sampling parameters, versions)."""
         return {key: json.loads(value) for key, value in self._group(kind).attrs.items()}
+
+    def standardization(self, kind: str) -> Standardization | None:
+        """The statistics ``kind`` was standardised with; None when it was not standardised.
+
+        A store marked ``standardized`` without statistics (written before they were kept) is a
+        :class:`FeatureStoreError`: its features cannot be reproduced.
+        """
+        marked = self.attrs(kind).get("standardized")
+        if marked is None:
+            return None
+        group = self._group(kind).get("standardization")
+        if group is None:
+            raise FeatureStoreError(
+                f"{self.path}: '{kind}' is standardised but its statistics are not stored (written by an "
+                "older avvp); run 'avvp standardize-features' again"
+            )
+        return Standardization(group["mean"][:], group["std"][:], float(marked["epsilon"]))
 
     def missing(self, kind: str, video_ids: Iterable[str]) -> list[str]:
         """The clips among ``video_ids`` that have no ``kind`` features here."""

@@ -1,13 +1,15 @@
 """Checkpoint files: the native format, full training state for ``--resume``, and official HAN state dicts.
 
-Native model checkpoint (``best.pt``): ``{"format": "avvp-parser/1", "model": <model config>,
-"state_dict": ..., "epoch": int, "metrics": dict}``. Training state (``last.pt``): the same plus
-``"training"`` (optimizer, scheduler, scaler, RNG, history, best score, diagnostics accumulators) and
-``"config"`` (the whole training config). Official HAN checkpoints are the ``state_dict`` that
-``main_avvp.py`` of YapengTian/AVVP-ECCV20 saves for ``MMIL_Net``; their keys are mapped onto
-the HAN configuration of :class:`~avvp.models.parser.Parser`, and the unused encoders they carry are
-ignored and listed. Native checkpoints of the first format (``avvp-parser/1``, HAN only, written before the
-parser was composable) are read too: their config and keys are renamed on loading.
+Native model checkpoint (``best.pt``): ``{"format": "avvp-parser/2", "model": <model config>,
+"state_dict": ..., "epoch": int, "metrics": dict, "features": {kind: identity}, "decision": {"rule",
+"segment", "video"}}``; ``features`` holds the identity of each kind the model reads
+(:mod:`avvp.feature_identity`) and ``decision`` the rule validation used. Training state (``last.pt``):
+the same plus ``"training"`` (optimizer, scheduler, scaler, RNG, history, best score, diagnostics
+accumulators) and ``"config"`` (the whole training config). Official HAN checkpoints are the
+``state_dict`` that ``main_avvp.py`` of YapengTian/AVVP-ECCV20 saves for ``MMIL_Net``; their keys are
+mapped onto the HAN configuration of :class:`~avvp.models.parser.Parser`, and the unused encoders they
+carry are ignored and listed. Native checkpoints of the first format (``avvp-parser/1``, HAN only, written
+before the parser was composable) are read too: their config and keys are renamed on loading.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ LEGACY_HAN_PREFIXES = {
 }
 """Key prefix in an ``avvp-parser/1`` checkpoint -> prefix in the parser (other keys are unchanged)."""
 CHECKPOINT_FORMATS = ("native", "official-han")
+FUSED_RULE = "fused"
+"""``rule`` of a ``decision`` record for the published rule (:func:`avvp.training.predict.decide`)."""
 
 OFFICIAL_HAN_PREFIXES = {
     "fc_a.": "projections.audio.",
@@ -119,15 +123,41 @@ def previous_run(
     return state
 
 
-def native_payload(model: nn.Module, epoch: int, metrics: dict[str, Any]) -> dict[str, Any]:
-    """The native checkpoint dict of ``model`` (its config travels with the weights)."""
+def native_payload(
+    model: nn.Module,
+    epoch: int,
+    metrics: dict[str, Any],
+    features: dict[str, dict[str, Any]],
+    decision: dict[str, Any],
+) -> dict[str, Any]:
+    """The native checkpoint dict of ``model``: its config, the identity of the ``features`` it was trained
+    on (per kind) and the ``decision`` rule of its validation travel with the weights."""
     return {
         "format": NATIVE_FORMAT,
         "model": model.config.model_dump(mode="json"),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "epoch": epoch,
         "metrics": metrics,
+        "features": features,
+        "decision": decision,
     }
+
+
+def _native_entry(checkpoint: str | Path | dict[str, Any], key: str) -> Any:
+    payload = checkpoint if isinstance(checkpoint, dict) else read_checkpoint(checkpoint)
+    return payload.get(key) if payload.get("format") == NATIVE_FORMAT else None
+
+
+def checkpoint_features(checkpoint: str | Path | dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """Per feature kind, the identity of the features a native checkpoint (path or loaded dict) was trained
+    on; None when it records none (older native files, official HAN state dicts)."""
+    return _native_entry(checkpoint, "features")
+
+
+def checkpoint_decision(checkpoint: str | Path | dict[str, Any]) -> dict[str, Any] | None:
+    """The decision rule a native checkpoint (path or loaded dict) was validated with (``rule``, its
+    thresholds); None when it records none."""
+    return _native_entry(checkpoint, "decision")
 
 
 def load_weights(path: Path, model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
@@ -245,12 +275,10 @@ def load_pretrained_encoder(path: str | Path, encoder: nn.Module) -> None:
     load_weights(path, encoder, payload["state_dict"])
 
 
-def load_model(
-    path: str | Path, checkpoint_format: Literal["native", "official-han"] = "native"
+def model_from_payload(
+    path: Path, payload: dict[str, Any], checkpoint_format: Literal["native", "official-han"] = "native"
 ) -> nn.Module:
-    """Load a model for prediction from a native checkpoint or an official HAN state dict (CPU, eval mode)."""
-    path = Path(path)
-    payload = read_checkpoint(path)
+    """The model of checkpoint ``payload``, loaded from ``path`` (CPU, eval mode); see :func:`load_model`."""
     if checkpoint_format == "native":
         model = model_from_native(path, payload)
     else:
@@ -265,3 +293,10 @@ def load_model(
                 "%s: ignored %d unused official HAN weight(s): %s", path, len(ignored), ", ".join(ignored)
             )
     return model.eval()
+
+
+def load_model(
+    path: str | Path, checkpoint_format: Literal["native", "official-han"] = "native"
+) -> nn.Module:
+    """Load a model for prediction from a native checkpoint or an official HAN state dict (CPU, eval mode)."""
+    return model_from_payload(Path(path), read_checkpoint(path), checkpoint_format)

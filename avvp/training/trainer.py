@@ -2,7 +2,8 @@
 
 One run writes into ``output_dir``: ``config.yaml`` (the validated config), ``last.pt`` (full training
 state, every epoch), ``best.pt`` (native model checkpoint of the epoch with the highest segment-level
-Type@AV on the validation split), ``val_metrics.json`` (that epoch's metrics), ``history.jsonl`` (one line
+Type@AV on the validation split; both checkpoints record the identity of the features and the decision
+rule), ``val_metrics.json`` (that epoch's metrics), ``history.jsonl`` (one line
 per epoch: losses, learning rate, timings, validation metrics), ``loss_gaps.jsonl`` and
 ``attention.json``/``attention.npz`` (diagnostics of :mod:`avvp.training.diagnostics`, attention on the
 validation split under the best model). Every file is replaced atomically.
@@ -28,9 +29,11 @@ from avvp.data.labels import read_dense_labels, read_weak_labels
 from avvp.device import autocast, resolve_device
 from avvp.errors import InputError
 from avvp.evaluation.metrics import llp_scores
+from avvp.feature_identity import sources_identity
 from avvp.io import atomic_path
 from avvp.models import build_model
 from avvp.training.checkpoints import (
+    FUSED_RULE,
     load_pretrained_encoder,
     load_weights,
     native_payload,
@@ -189,6 +192,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     elif model.input_encoder is not None:
         log.warning("model.input_encoder has no pretrained_encoder: it starts from random weights")
     train_set, val_data = load_data(config, model.feature_kinds)
+    features = sources_identity(train_set.sources)
+    decision = {"rule": FUSED_RULE, **config.thresholds.model_dump(mode="json")}
     model.to(device)
     mixed_precision = config.mixed_precision and device.type == "cuda"
     optimisation = build_optimisation(model.parameters(), config.optimizer, device, mixed_precision)
@@ -235,14 +240,14 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         )
         if score >= best["score"]:
             best = {"epoch": epoch, "score": score, "metrics": metrics}
-            save_checkpoint(output_dir / "best.pt", native_payload(model, epoch, metrics))
+            save_checkpoint(output_dir / "best.pt", native_payload(model, epoch, metrics, features, decision))
             write_json(
                 output_dir / "val_metrics.json", {"epoch": epoch, "selection": "segment Type@AV", **metrics}
             )
             write_attention(output_dir, attention_distribution(attention, config.attention_bins), "val")
         write_jsonl(output_dir / "history.jsonl", history)
         write_jsonl(output_dir / "loss_gaps.jsonl", gap_records)
-        payload = native_payload(model, epoch, metrics)
+        payload = native_payload(model, epoch, metrics, features, decision)
         payload["config"] = config.model_dump(mode="json")
         payload["training"] = {
             **optimisation.state_dict(),
