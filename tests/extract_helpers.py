@@ -105,3 +105,45 @@ def remux_faststart(source: Path, target: Path) -> Path:
                 packet.stream = streams[packet.stream.index]
                 dst.mux(packet)
     return target
+
+
+def make_intra_clip(path: Path, seconds: float, fps: int = 25, size: tuple[int, int] = (32, 24)) -> Path:
+    """Write a Matroska clip that can be cut without re-encoding: every H.264 frame a keyframe (colours as
+    :func:`frame_colour`), 16-kHz PCM mono audio in 0.1-s packets, a tone whose pitch changes every second."""
+    rate = 16000
+    with av.open(str(path), "w", format="matroska") as container:
+        vstream = container.add_stream("libx264", rate=fps)
+        vstream.width, vstream.height = size
+        vstream.pix_fmt = "yuv420p"
+        vstream.options = {"preset": "ultrafast", "g": "1"}
+        astream = container.add_stream("pcm_s16le", rate=rate, layout="mono")
+        for index in range(round(seconds * fps)):
+            image = np.empty((size[1], size[0], 3), dtype=np.uint8)
+            image[:] = frame_colour(index)
+            container.mux(vstream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(vstream.encode(None))
+        t = np.arange(round(seconds * rate)) / rate
+        wave = (0.3 * np.sin(2 * np.pi * (200 + 50 * np.floor(t)) * t)).astype(np.float32)
+        for start in range(0, len(wave), rate // 10):
+            frame = av.AudioFrame.from_ndarray(
+                wave[None, start : start + rate // 10], format="flt", layout="mono"
+            )
+            frame.sample_rate, frame.pts = rate, start
+            container.mux(astream.encode(frame))
+        container.mux(astream.encode(None))
+    return path
+
+
+def cut_clip(source: Path, target: Path, start: float, stop: float) -> Path:
+    """Copy the packets of ``source`` (a :func:`make_intra_clip` clip) presented in ``[start, stop)`` into
+    ``target``, timestamps shifted to start at 0: the clip a stream-copying cutter would make."""
+    with av.open(str(source)) as src, av.open(str(target), "w", format="matroska") as dst:
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.pts is None or not start <= packet.pts * packet.time_base < stop:
+                continue
+            shift = round(start / packet.time_base)
+            packet.pts, packet.dts = packet.pts - shift, packet.dts - shift
+            packet.stream = streams[packet.stream.index]
+            dst.mux(packet)
+    return target
