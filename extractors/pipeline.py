@@ -80,7 +80,8 @@ def list_videos(source: str | Path) -> list[Path]:
     return videos
 
 
-def _reason(err: BaseException) -> str:
+def failure_reason(err: BaseException) -> str:
+    """One line saying why a clip failed: the exception's type and its message, white space folded."""
     text = " ".join(str(err).split()) or "no message"
     return f"{type(err).__name__}: {text}"
 
@@ -107,7 +108,7 @@ class ClipDataset(Dataset):
                 loaded = load_audio(path)
                 data = loaded.waveform
         except Exception as err:  # any decoder error is a property of this clip, recorded and skipped
-            failures.append(Failure(video_id, f"decode-{source}", _reason(err)))
+            failures.append(Failure(video_id, f"decode-{source}", failure_reason(err)))
             return None
         if loaded.padded_seconds:
             filler = "last frame repeated" if source == VIDEO else "silence appended"

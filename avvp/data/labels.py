@@ -252,9 +252,13 @@ def read_dense_labels(path: str | Path, video_ids: Sequence[str], lenient: bool 
 
 
 def segments_to_events(video_ids: Sequence[str], segments: np.ndarray) -> list[EventRow]:
-    """Turn a boolean segment matrix ``(N, 10, 25)`` into events: maximal runs of positive segments."""
+    """Turn a boolean segment matrix ``(N, T, 25)`` into events: maximal runs of positive segments.
+
+    ``T`` is 10 for LLP clips; longer timelines (one row per second of a video) work the same way.
+    """
     segments = np.asarray(segments, dtype=bool)
-    padded = np.zeros((segments.shape[0], NUM_SEGMENTS + 2, NUM_CLASSES), dtype=np.int8)
+    n, t, c = segments.shape
+    padded = np.zeros((n, t + 2, c), dtype=np.int8)
     padded[:, 1:-1] = segments
     change = np.diff(padded, axis=1)
     starts = np.argwhere(change == 1)

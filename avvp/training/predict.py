@@ -40,6 +40,16 @@ ARRAYS = ("global_prob", "audio_prob", "visual_prob", "frame_prob", "modality_at
 
 
 @torch.no_grad()
+def batch_probabilities(
+    model: nn.Module, features: dict[str, torch.Tensor], device: torch.device, mixed_precision: bool = True
+) -> dict[str, np.ndarray]:
+    """The model's outputs (float32 arrays by :data:`ARRAYS` name) for one batch of ``features`` on ``device``."""
+    model.eval()
+    with autocast(device, mixed_precision):
+        output = model({kind: tensor.to(device) for kind, tensor in features.items()})
+    return {name: getattr(output, name).float().cpu().numpy() for name in ARRAYS}
+
+
 def predict_probabilities(
     model: nn.Module,
     dataset: SplitDataset,
@@ -49,14 +59,12 @@ def predict_probabilities(
     desc: str = "predicting",
 ) -> Probabilities:
     """Run ``model`` (switched to eval mode) over every clip of ``dataset`` in order."""
-    model.eval()
     parts: dict[str, list[np.ndarray]] = {name: [] for name in ARRAYS}
     loader = dataset.loader(batch_size, pin_memory=device.type == "cuda")
     for batch in tqdm(loader, desc=desc, unit="batch", disable=None, leave=False):
-        with autocast(device, mixed_precision):
-            output = model(batch.to(device).features)
+        arrays = batch_probabilities(model, batch.features, device, mixed_precision)
         for name in ARRAYS:
-            parts[name].append(getattr(output, name).float().cpu().numpy())
+            parts[name].append(arrays[name])
     arrays = {name: np.concatenate(chunks) for name, chunks in parts.items()}
     return Probabilities(video_ids=list(dataset.video_ids), **arrays)
 

@@ -15,6 +15,8 @@ EXPERIMENTS = list(config["experiments"])
 PRETRAINING_VARIANTS = sorted({spec["pretraining"] for spec in config["experiments"].values() if spec.get("pretraining")})
 """AVG pretraining variants some experiment starts from (none: no graph or pretraining jobs)."""
 PRETRAINING = RESULTS / "pretraining"
+PARSE = RESULTS / "parse"
+PARSE_PARTS = [str(i) for i in range(config["parse"]["jobs"])]
 FEATURES = DATA / "features" / "features.h5"
 STANDARDIZED = DATA / "features" / "features.standardized.h5"
 MODEL_FEATURES = STANDARDIZED if config["features"]["standardize"] else FEATURES
@@ -25,6 +27,7 @@ wildcard_constraints:
     shard=r"\d{3}",
     experiment="|".join(EXPERIMENTS),
     variant="uni|cross|multi",
+    part=r"\d+",
 
 
 def as_list(value):
@@ -160,6 +163,28 @@ def report_pretraining_options(wildcards):
     for variant in PRETRAINING_VARIANTS:
         options += ["--pretraining", variant, str(PRETRAINING / variant)]
     return options
+
+
+def parse_videos():
+    """The videos of the parse target: config parse.videos, or the list of demo test clips."""
+    return config["parse"]["videos"] or PARSE / "videos.txt"
+
+
+def write_demo_parse_list(split_csv, videos_dir, count, output):
+    """Write the paths of the first ``count`` clips of a split that have a video in ``videos_dir``."""
+    from avvp.data.labels import read_weak_labels  # at job time only: parsing the workflow stays light
+
+    paths = [Path(videos_dir) / f"{clip}.mp4" for clip in read_weak_labels(split_csv).video_ids]
+    existing = [path for path in paths if path.is_file()][:count]
+    Path(output).write_text("".join(f"{path}\n" for path in existing), encoding="utf-8")
+
+
+def join_parse_parts(parts, output):
+    """Concatenate the parts' prediction CSVs and failure lists (one header each) into ``output``."""
+    for name, target in (("pred_audio.csv", output.audio), ("pred_visual.csv", output.visual), ("failures.tsv", output.failures)):
+        tables = [(Path(part) / name).read_text(encoding="utf-8").splitlines() for part in parts]
+        rows = [tables[0][0]] + [row for table in tables for row in table[1:]]
+        Path(target).write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
 def write_yaml(path, data):

@@ -1,0 +1,156 @@
+"""``avvp parse``: raw videos in, audio and visual event timelines out (see docs/parsing.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from avvp.device import DEVICE_CHOICES
+from avvp.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``avvp parse``."""
+    parser = subparsers.add_parser(
+        "parse",
+        help="parse your own videos: audible and visible events with their times, a page per video",
+        description=(
+            "Parse videos of any length with a trained checkpoint. Each video is cut into consecutive 10-s "
+            "windows, its features are extracted with the networks, sizes and scaling the checkpoint was "
+            "trained on (recorded in it; features made differently are refused), the model runs on every "
+            "window with the checkpoint's decision rule, and the windows are stitched into one timeline. "
+            "Writes per video DIR/<stem>.json (segment probabilities and events in seconds) and "
+            "DIR/<stem>.html (a self-contained page: frames, waveform, one lane per detected class), and for "
+            "all videos DIR/pred_audio.csv and DIR/pred_visual.csv in LLP's event format (for 'avvp "
+            "evaluate') and DIR/failures.tsv. A video that cannot be read is reported and skipped; the exit "
+            "code is then 1."
+        ),
+    )
+    parser.add_argument(
+        "videos", nargs="+", type=Path, help="video files, folders of videos, or text files listing videos"
+    )
+    parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint of 'avvp train' (best.pt)")
+    parser.add_argument(
+        "--checkpoint-format",
+        choices=("native", "official-han"),
+        default="native",
+        help="official-han: a state dict saved by the original HAN code (published networks assumed)",
+    )
+    parser.add_argument("--output-dir", required=True, type=Path, help="where the results go")
+    parser.add_argument(
+        "--weights",
+        default="",
+        help="KIND=PATH,...: local weights of feature networks the checkpoint names only by a sha256",
+    )
+    parser.add_argument(
+        "--part",
+        help="I/K: parse only the I-th of K contiguous parts of the video list (0-based; one cluster job each)",
+    )
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
+    parser.add_argument(
+        "--tolerate-failures",
+        action="store_true",
+        help="exit 0 even when some videos could not be parsed (they are listed in failures.tsv)",
+    )
+    parser.add_argument(
+        "--allow-feature-mismatch",
+        action="store_true",
+        help="parse even when the rebuilt feature networks differ from the checkpoint's record (warns)",
+    )
+    return parser
+
+
+def _videos(sources: list[Path]) -> list[Path]:
+    """The video files named directly, in folders, or in list files; stems must be unique (output names)."""
+    from extractors.pipeline import list_videos
+
+    videos: list[Path] = []
+    for source in sources:
+        is_list = source.is_file() and source.suffix.lower() in (".txt", ".lst")
+        videos += list_videos(source) if source.is_dir() or is_list else [source]
+    seen: dict[str, Path] = {}
+    for video in videos:
+        if video.stem in seen:
+            raise InputError(
+                f"{seen[video.stem]} and {video} have the same name {video.stem}: outputs would clash"
+            )
+        seen[video.stem] = video
+    return videos
+
+
+def _part(videos: list[Path], value: str | None) -> list[Path]:
+    """The videos of part ``"I/K"`` (all of them when ``value`` is None)."""
+    if value is None:
+        return videos
+    from avvp.sharding import split_into_shards
+
+    index, sep, count = value.partition("/")
+    if not (sep and index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise InputError(f"--part {value!r}: expected I/K with 0 <= I < K, e.g. 0/4")
+    parts = split_into_shards(videos, min(int(count), len(videos)))
+    return parts[int(index)] if int(index) < len(parts) else []
+
+
+def _weights_option(value: str) -> dict[str, str]:
+    """``"resnet152=a.pt,vggish=b.pt"`` -> ``{"resnet152": "a.pt", "vggish": "b.pt"}``."""
+    weights = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        kind, sep, path = item.partition("=")
+        if not sep:
+            raise InputError(f"--weights {value!r}: item {item!r} is not KIND=PATH")
+        weights[kind] = path
+    return weights
+
+
+def run(args: argparse.Namespace) -> int:
+    """Parse every video; 0 when all were parsed, 1 when some failed (listed in failures.tsv)."""
+    import torch
+    from tqdm import tqdm
+
+    from avvp.data.labels import write_event_rows
+    from avvp.device import resolve_device
+    from avvp.io import atomic_path
+    from avvp.parsing.page import render_page
+    from avvp.parsing.videos import load_parser, parse_video
+    from extractors.pipeline import Failure, failure_reason, write_manifest
+
+    if args.threads is not None:
+        if args.threads <= 0:
+            raise InputError(f"--threads {args.threads}: must be positive")
+        torch.set_num_threads(args.threads)
+    videos = _part(_videos(args.videos), args.part)
+    parser = load_parser(
+        args.checkpoint,
+        args.checkpoint_format,
+        resolve_device(args.device),
+        _weights_option(args.weights),
+        args.allow_feature_mismatch,
+    )
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    events = {"audio": [], "visual": []}
+    failures = []
+    for video in tqdm(videos, desc="parsing", unit="video", disable=None):
+        try:
+            result, windows, timeline = parse_video(parser, video)
+        except Exception as err:  # one bad video never stops the others; the reason is recorded
+            failures.append(Failure(str(video), "parse", failure_reason(err)))
+            log.error("%s: %s", video, failure_reason(err))
+            continue
+        with atomic_path(args.output_dir / f"{video.stem}.json") as tmp:
+            tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        page = render_page(result, windows.thumbnails, windows.thumbnail_times, windows.waveform)
+        with atomic_path(args.output_dir / f"{video.stem}.html") as tmp:
+            tmp.write_text(page, encoding="utf-8")
+        rows = timeline.events()
+        events["audio"] += rows["audio"]
+        events["visual"] += rows["visual"]
+    write_event_rows(args.output_dir / "pred_audio.csv", events["audio"])
+    write_event_rows(args.output_dir / "pred_visual.csv", events["visual"])
+    write_manifest(args.output_dir / "failures.tsv", failures)
+    log.info("parsed %d of %d video(s) into %s", len(videos) - len(failures), len(videos), args.output_dir)
+    return 1 if failures and not args.tolerate_failures else 0

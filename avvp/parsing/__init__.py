@@ -1,0 +1,1 @@
+"""Parsing users' own videos: windows, timelines, pages (``avvp parse``)."""

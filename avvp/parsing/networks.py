@@ -1,0 +1,71 @@
+"""The feature networks a checkpoint's features were extracted with, rebuilt from its recorded identity.
+
+A parsing checkpoint records, per feature kind, the attributes the feature store had (``weights``: e.g.
+``random-init(seed=0)``, ``torchvision:ResNet152_Weights.IMAGENET1K_V1``, ``tfhub:<handle>`` or
+``sha256:<hex>`` of a local file; input sizes ``crop`` and ``frame_size``; the VGGish ``backend``).
+:func:`network_options` turns that back into the options of :func:`extractors.networks.build_networks`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from avvp.errors import InputError
+
+RANDOM_INIT = re.compile(r"random-init\(seed=(-?\d+)\)")
+
+
+def _weights_choice(kind: str, weights: str, given: Mapping[str, str]) -> tuple[str, int | None]:
+    """``(choice for build_networks, random seed or None)`` of one kind's recorded ``weights`` identity."""
+    if kind in given:
+        return given[kind], None
+    match = RANDOM_INIT.fullmatch(weights)
+    if match:
+        return "random", int(match.group(1))
+    if weights.startswith(("torchvision:", "tfhub:")):
+        return "pretrained", None
+    raise InputError(
+        f"the checkpoint's {kind} features come from weights '{weights}', which cannot be fetched by name: "
+        f"give the file with --weights {kind}=PATH"
+    )
+
+
+def network_options(
+    identity: Mapping[str, Mapping[str, Any]] | None, kinds: list[str], given: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Keyword arguments of :class:`extractors.networks.NetworkOptions` that rebuild the recorded features.
+
+    ``identity`` maps kind -> recorded attributes (None: a checkpoint without a record, e.g. an official
+    HAN file: the published networks at the published sizes); ``given`` maps kind -> an explicit weights
+    choice (``pretrained``, ``random`` or a file path) that replaces the recorded one.
+    """
+    given = dict(given or {})
+    if identity is None:
+        return {"weights": {kind: given.get(kind, "pretrained") for kind in kinds}}
+    missing = [kind for kind in kinds if kind not in identity]
+    if missing:
+        raise InputError(f"the checkpoint records no features of kind(s) {missing}")
+    weights, seeds = {}, set()
+    for kind in kinds:
+        weights[kind], seed = _weights_choice(kind, str(identity[kind].get("weights", "")), given)
+        if seed is not None:
+            seeds.add(seed)
+    if len(seeds) > 1:
+        raise InputError(f"the checkpoint's features use random weights of several seeds {sorted(seeds)}")
+    for kind, choice in weights.items():
+        if choice not in ("pretrained", "random") and not Path(choice).is_file():
+            raise InputError(f"{choice}: weights file for '{kind}' not found")
+    options: dict[str, Any] = {"weights": weights, "seed": seeds.pop() if seeds else 0}
+    if "resnet152" in identity and "crop" in identity["resnet152"]:
+        options["image_size"] = int(identity["resnet152"]["crop"])
+    if "r2plus1d" in identity and "frame_size" in identity["r2plus1d"]:
+        options["clip_size"] = int(identity["r2plus1d"]["frame_size"])
+    vggish = identity.get("vggish", {})
+    if vggish.get("backend"):
+        options["vggish_backend"] = vggish["backend"]
+    if str(vggish.get("weights", "")).startswith("tfhub:"):
+        options["vggish_handle"] = str(vggish["weights"]).removeprefix("tfhub:")
+    return options

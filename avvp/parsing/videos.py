@@ -1,0 +1,117 @@
+"""Parsing videos with a checkpoint: rebuild its feature path, extract each video's windows, run the model,
+apply the checkpoint's decision rule, stitch the timeline (the work behind ``avvp parse``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from avvp.data.features import FEATURE_SHAPES, Standardization
+from avvp.feature_identity import check_feature_identity, record_standardization
+from avvp.parsing.networks import network_options
+from avvp.parsing.timeline import Timeline, stitch, timeline_result
+from avvp.training.checkpoints import (
+    FUSED_RULE,
+    checkpoint_decision,
+    checkpoint_features,
+    model_from_payload,
+    read_checkpoint,
+)
+from avvp.training.predict import Probabilities, batch_probabilities
+from extractors.networks import FeatureNetwork, NetworkOptions, build_networks
+from extractors.windows import VideoWindows, extract_windows
+
+log = logging.getLogger(__name__)
+DEFAULT_DECISION = {"rule": FUSED_RULE, "segment": 0.5, "video": 0.5}
+"""The published decision rule, for checkpoints that record none (official HAN files)."""
+
+
+@dataclass
+class Parser:
+    """A checkpoint's model with the feature networks and scaling its features were made with."""
+
+    checkpoint: Path
+    model: nn.Module
+    networks: list[FeatureNetwork]
+    scaling: dict[str, Standardization | None]
+    decision: dict[str, Any]
+    identity: dict[str, dict[str, Any]]
+    device: torch.device
+
+
+def load_parser(
+    checkpoint: Path,
+    checkpoint_format: str,
+    device: torch.device,
+    weights: dict[str, str] | None = None,
+    allow_mismatch: bool = False,
+) -> Parser:
+    """Load ``checkpoint`` and build the feature networks its record names (``weights`` replaces the
+    recorded weights of some kinds); networks whose identity differs from the record are refused unless
+    ``allow_mismatch`` (then a warning)."""
+    payload = read_checkpoint(checkpoint)
+    model = model_from_payload(checkpoint, payload, checkpoint_format).to(device)
+    recorded = checkpoint_features(payload)
+    kinds = list(model.feature_kinds)
+    if recorded is None:
+        log.info(
+            "%s: no record of its features; using the published networks at the published sizes", checkpoint
+        )
+    options = NetworkOptions(**network_options(recorded, kinds, weights))
+    networks = build_networks(kinds, options, device)
+    scaling = {
+        kind: record_standardization((recorded or {}).get(kind, {}).get("standardization")) for kind in kinds
+    }
+    identity = {}
+    for network in networks:
+        identity[network.kind] = {k: v for k, v in network.attrs.items() if k != "versions"}
+        if recorded is not None:
+            actual = {**network.attrs, "standardization": recorded[network.kind].get("standardization")}
+            check_feature_identity(
+                checkpoint, network.kind, recorded[network.kind], actual, "the parse networks", allow_mismatch
+            )
+    decision = checkpoint_decision(payload) or DEFAULT_DECISION
+    return Parser(checkpoint, model.eval(), networks, scaling, decision, identity, device)
+
+
+def model_inputs(parser: Parser, windows: VideoWindows) -> dict[str, torch.Tensor]:
+    """The model's inputs (W, T, D) per kind: the windows' features scaled as the checkpoint's were.
+
+    A kind the video lacks (VGGish without an audio track) is filled with the training features' mean
+    (zeros after standardisation; zeros for raw features): its predictions are not used.
+    """
+    count = len(windows.window_starts)
+    inputs = {}
+    for kind in parser.model.feature_kinds:
+        scaling = parser.scaling[kind]
+        if kind in windows.features:
+            array = windows.features[kind]
+            array = scaling.apply(array) if scaling is not None else array
+        else:
+            array = np.zeros((count, *FEATURE_SHAPES[kind]), dtype=np.float32)
+        inputs[kind] = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    return inputs
+
+
+def parse_video(parser: Parser, path: Path) -> tuple[dict[str, Any], VideoWindows, Timeline]:
+    """Parse one video: its JSON-ready result, its windows (for the page) and its timeline."""
+    windows = extract_windows(path, parser.networks)
+    arrays = batch_probabilities(parser.model, model_inputs(parser, windows), parser.device)
+    names = [f"{path.stem}@{start:g}" for start in windows.window_starts]
+    timeline = stitch(
+        path.stem, Probabilities(names, **arrays), windows.duration, windows.has_audio, parser.decision
+    )
+    result = {
+        "video": str(path),
+        **timeline_result(timeline, windows.window_starts),
+        "checkpoint": str(parser.checkpoint),
+        "decision_rule": parser.decision,
+        "features": parser.identity,
+    }
+    return result, windows, timeline
