@@ -8,7 +8,6 @@ has no audio (and so no audio-visual) events.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from avvp.data.labels import CLASSES, EventRow, segments_to_events
 from avvp.training.predict import Probabilities, decide
+from extractors.windows import covering_count
 
 MODALITIES = ("audio", "visual")
 
@@ -23,7 +23,8 @@ MODALITIES = ("audio", "visual")
 @dataclass
 class Timeline:
     """Per-second segment probabilities ``prob`` (S, 2, 25) and decisions ``positive`` (S, 2, 25) bool of one
-    video lasting ``duration`` seconds (S = ceil(duration)); modality axis ordered (audio, visual)."""
+    video lasting ``duration`` seconds (S: its seconds, a trailing eighth of a second not counted, as the
+    windows do); modality axis ordered (audio, visual)."""
 
     name: str
     duration: float
@@ -53,7 +54,7 @@ def stitch(
     if rule.get("rule", "fused") != "fused":
         raise ValueError(f"decision rule {rule.get('rule')!r} is not supported by this parser")
     audio, visual = decide(probabilities, rule["segment"], rule["video"])
-    segments = math.ceil(duration - 1e-9)
+    segments = covering_count(duration, 1.0)
     positive = np.stack((audio, visual), axis=2).reshape(-1, 2, len(CLASSES))[:segments]
     prob = probabilities.frame_prob.reshape(-1, 2, len(CLASSES))[:segments]
     if not has_audio:
