@@ -11,6 +11,7 @@ paths, clip counts, the ``standardized`` bookkeeping), plus ``standardization``:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,9 +69,10 @@ def sources_identity(sources: Mapping[str, str | Path]) -> dict[str, dict[str, A
 
 
 def _comparable(key: str, value: Any) -> Any:
-    """``value`` as compared and shown: a standardisation record becomes a short fingerprint string."""
+    """``value`` as compared and shown: as the store keeps attributes (JSON: tuples become lists), and a
+    standardisation record as a short fingerprint string."""
     if key != STANDARDIZATION:
-        return value
+        return json.loads(json.dumps(value)) if isinstance(value, list | tuple | dict) else value
     if value is None:
         return "none"
     digest = hashlib.sha256()

@@ -88,3 +88,9 @@ def test_check_raises_or_warns(caplog) -> None:
         check_feature_identity("run/best.pt", "resnet152", ATTRS, other, "new.h5", allow_mismatch=True)
     assert "'sha256:abc' in new.h5; using them anyway" in caplog.text
     check_feature_identity("run/best.pt", "resnet152", ATTRS, dict(ATTRS), "new.h5")
+
+
+def test_attributes_compare_as_the_store_keeps_them():
+    # a network's attrs hold tuples; the store (and so the checkpoint) holds JSON lists
+    assert identity_differences({"mean": [0.5, 0.25]}, {"mean": (0.5, 0.25)}, "the networks") == []
+    assert identity_differences({"mean": [0.5, 0.25]}, {"mean": (0.5, 0.3)}, "the networks") != []

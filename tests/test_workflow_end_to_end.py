@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from workflow_helpers import fresh_checkout, snakemake
@@ -52,3 +53,14 @@ def test_tiny_demo_runs_end_to_end_and_resumes_by_shard(tmp_path):
     assert (results / "report" / "report.html").read_text().count("data:image/png;base64,") >= 2
     assert (results / "benchmarks" / "extract" / "001.tsv").is_file()
     assert (checkout / "logs" / "demo" / "train" / "han.log").stat().st_size > 0
+
+    # the parse target: the demo's test clips through the HAN checkpoint give the predict stage's events
+    parsed = snakemake(checkout, "--cores", "2", "parse", *TINY, timeout=300)
+    assert parsed.returncode == 0, parsed.stderr[-4000:]
+    clips = [Path(line).stem for line in (results / "parse" / "videos.txt").read_text().split()]
+    assert len(clips) == 2
+    for modality in ("audio", "visual"):
+        parse_rows = (results / "parse" / f"pred_{modality}.csv").read_text().splitlines()
+        predict_rows = (results / "predict" / "han" / f"pred_{modality}.csv").read_text().splitlines()
+        assert parse_rows[1:] == [row for row in predict_rows[1:] if row.split("\t")[0] in clips]
+    assert (results / "parse" / "parts" / "0" / f"{clips[0]}.html").is_file()
