@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 
 import torch
-from bench_train import write_dataset  # the script's folder is on sys.path
+from bench_train import write_dataset, write_results  # the script's folder is on sys.path
 
 from avvp.cli import main as avvp_main
-from avvp.io import atomic_path
 
 CONFIG = Path(__file__).resolve().parents[1] / "resources" / "configs" / "pretraining" / "avg.yaml"
 
@@ -71,9 +70,7 @@ def main() -> int:
         "pretrain_epoch_steps": record["steps"],
         "pretrain_epoch_waiting_for_batches_seconds": record["data_seconds"],
     }
-    with atomic_path(args.output) as tmp:
-        tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(results, indent=2))
+    write_results(args.output, results)
     return 0
 
 

@@ -69,6 +69,13 @@ def write_dataset(workdir: Path, sizes: dict[str, int], seed: int) -> None:
                 store.add(kind, vid, rng.standard_normal(shape, dtype=np.float32))
 
 
+def write_results(path: Path, results: dict) -> None:
+    """Print ``results`` and write them to ``path`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2))
+
+
 def main() -> int:
     """Parse options, build the dataset if needed, time training and prediction, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -136,9 +143,7 @@ def main() -> int:
         "validation_seconds": record["val_seconds"],
         "predict_test_split_seconds_including_loading": predict_seconds,
     }
-    with atomic_path(args.output) as tmp:
-        tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(results, indent=2))
+    write_results(args.output, results)
     return 0
 
 

@@ -18,6 +18,14 @@ def checkout(tmp_path_factory):
     return fresh_checkout(tmp_path_factory.mktemp("checkout"))
 
 
+def llp(checkout, llp_dir, *args, overlays=(), config=()):
+    """Snakemake with config/llp.yaml (then the ``overlays`` config files) and the LLP annotations folder."""
+    return snakemake(
+        checkout, *args, "--configfile", "config/llp.yaml", *overlays,
+        "--config", f"annotations_dir={llp_dir}", *config,
+    )  # fmt: skip
+
+
 def test_demo_dry_run_builds_the_whole_default_target(checkout):
     done = snakemake(checkout, "-n")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -32,9 +40,7 @@ def test_demo_dry_run_builds_the_whole_default_target(checkout):
 
 def test_llp_dry_run_has_sharded_jobs_and_is_fast(checkout, llp_dir):
     start = time.perf_counter()
-    done = snakemake(
-        checkout, "-n", "-p", "--configfile", "config/llp.yaml", "--config", f"annotations_dir={llp_dir}"
-    )
+    done = llp(checkout, llp_dir, "-n", "-p")
     elapsed = time.perf_counter() - start
     assert done.returncode == 0, done.stderr[-3000:]
     counts = job_counts(done.stdout)
@@ -84,10 +90,7 @@ def test_the_reference_module_the_workflow_imports_is_light():
 
 
 def test_llp_config_replaces_the_demo_config(checkout, llp_dir):
-    done = snakemake(
-        checkout, "results/llp/train/han.yaml", "--configfile", "config/llp.yaml",
-        "--config", f"annotations_dir={llp_dir}",
-    )  # fmt: skip
+    done = llp(checkout, llp_dir, "results/llp/train/han.yaml")
     assert done.returncode == 0, done.stderr[-3000:]
     han = yaml.safe_load((checkout / "results" / "llp" / "train" / "han.yaml").read_text())
     recipe = yaml.safe_load((checkout / "resources" / "configs" / "han.yaml").read_text())
@@ -112,9 +115,7 @@ def test_demo_training_settings_merge_over_the_base_config(checkout):
 
 def test_pretraining_experiments_start_from_their_variants_encoder(checkout, llp_dir):
     targets = ["results/llp/train/pretrain_e2e_cross.yaml", "results/llp/pretraining/cross.yaml"]
-    done = snakemake(
-        checkout, *targets, "--configfile", "config/llp.yaml", "--config", f"annotations_dir={llp_dir}"
-    )
+    done = llp(checkout, llp_dir, *targets)
     assert done.returncode == 0, done.stderr[-3000:]
     settings = yaml.safe_load((checkout / targets[0]).read_text())
     pretraining = yaml.safe_load((checkout / targets[1]).read_text())
@@ -123,9 +124,7 @@ def test_pretraining_experiments_start_from_their_variants_encoder(checkout, llp
     assert settings["pretrained_encoder"] == "results/llp/pretraining/cross/encoder.pt"
     assert settings["model"]["input_encoder"] == {**pretraining["encoder"], "trainable": True}
     assert settings["model"]["attention"] == "gcaa"  # Base+Adv+Skip+GCAA underneath
-    dry = snakemake(
-        checkout, "-n", "-p", "--configfile", "config/llp.yaml", "--config", f"annotations_dir={llp_dir}"
-    )
+    dry = llp(checkout, llp_dir, "-n", "-p")
     assert (
         "avvp build-graphs --features data/llp/features/features.h5 --output results/llp/pretraining/graphs.h5"
         in dry.stdout
@@ -139,32 +138,14 @@ def test_pretraining_experiments_start_from_their_variants_encoder(checkout, llp
 def test_extra_pretraining_clips_are_sharded_with_the_dataset(checkout, llp_dir):
     (checkout / "audioset.txt").write_text("ccccccccccc_30_40\n")
     (checkout / "extra.yaml").write_text(yaml.safe_dump({"pretraining": {"extra_clips": "audioset.txt"}}))
-    done = snakemake(
-        checkout,
-        "-n",
-        "-p",
-        "--configfile",
-        "config/llp.yaml",
-        "extra.yaml",
-        "--config",
-        f"annotations_dir={llp_dir}",
-    )
+    done = llp(checkout, llp_dir, "-n", "-p", overlays=["extra.yaml"])
     assert done.returncode == 0, done.stderr[-3000:]
     assert "--extra-clips audioset.txt --num-shards 40" in done.stdout
 
 
 def test_imported_features_skip_videos(checkout, llp_dir):
     imports = "features={source: import, import: {vggish: /f/v, res152: /f/r, r2plus1d: /f/3}}"
-    done = snakemake(
-        checkout,
-        "-n",
-        "-p",
-        "--configfile",
-        "config/llp.yaml",
-        "--config",
-        f"annotations_dir={llp_dir}",
-        imports,
-    )
+    done = llp(checkout, llp_dir, "-n", "-p", config=[imports])
     assert done.returncode == 0, done.stderr[-3000:]
     counts = job_counts(done.stdout)
     assert counts["import_features"] == 1
@@ -190,10 +171,7 @@ def test_lint_is_clean(checkout):
     reason="the SLURM executor plugin is not installed (pip install 'avvp[slurm]')",
 )
 def test_slurm_profile_requests_gpus_as_generic_resources(checkout, llp_dir):
-    done = snakemake(
-        checkout, "-n", "--workflow-profile", "workflow/profiles/slurm", "--configfile", "config/llp.yaml",
-        "--config", f"annotations_dir={llp_dir}",
-    )  # fmt: skip
+    done = llp(checkout, llp_dir, "-n", "--workflow-profile", "workflow/profiles/slurm")
     assert done.returncode == 0, done.stderr[-3000:]
     blocks = done.stdout.split("\n\n")
     extract = next(b for b in blocks if "rule extract:" in b)

@@ -10,26 +10,22 @@ the model (:class:`~avvp.models.avg_encoder.AVGEncoder`) and the objective diffe
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from avvp.data.labels import read_weak_labels
-from avvp.device import resolve_device
 from avvp.errors import InputError
-from avvp.io import atomic_path
 from avvp.models.avg_encoder import AVGEncoder
 from avvp.pretraining.config import PretrainConfig
 from avvp.pretraining.graphs import GraphStore
 from avvp.pretraining.losses import grounding_losses
-from avvp.training.checkpoints import encoder_payload, load_weights, previous_run, save_checkpoint
+from avvp.training.checkpoints import encoder_payload, load_weights, save_checkpoint
 from avvp.training.dataset import Batch, SplitDataset, resolve_feature_sources
 from avvp.training.diagnostics import write_jsonl
 from avvp.training.optimisation import build_optimisation
-from avvp.training.trainer import configure_determinism, train_epoch
+from avvp.training.trainer import epoch_batches, start_run, train_epoch, write_run_config
 
 log = logging.getLogger(__name__)
 RESUME_FREE_KEYS = (
@@ -92,20 +88,7 @@ def pretrain(config: PretrainConfig, resume: bool = False, overwrite: bool = Fal
 
     With ``resume``, continues from ``output_dir/last.pt`` (encoder, optimizer, schedule, RNG, history).
     """
-    config.require_paths("config")
-    output_dir = Path(config.output_dir)
-    state = previous_run(
-        output_dir / "last.pt",
-        config.model_dump(mode="json"),
-        resume,
-        overwrite,
-        RESUME_FREE_KEYS,
-        "avvp pretrain",
-    )
-    device = resolve_device(config.device)
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    configure_determinism(config.seed, config.deterministic)
+    output_dir, state, device = start_run(config, resume, overwrite, RESUME_FREE_KEYS, "avvp pretrain")
     encoder = AVGEncoder(config.encoder)
     dataset, graphs = load_pretraining_data(config)
     n, t, _ = graphs.shape
@@ -124,13 +107,10 @@ def pretrain(config: PretrainConfig, resume: bool = False, overwrite: bool = Fal
         optimisation.load_state_dict(state["training"])
         history, first_epoch = state["training"]["history"], state["epoch"] + 1
         log.info("resuming %s after epoch %d", output_dir, state["epoch"])
-    with atomic_path(output_dir / "config.yaml") as tmp:
-        tmp.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+    write_run_config(output_dir, config)
     for epoch in range(first_epoch, config.epochs + 1):
         lr = optimisation.lr
-        loader = dataset.loader(
-            config.batch_size, config.seed * 100_003 + epoch, config.num_workers, device.type == "cuda"
-        )
+        loader = epoch_batches(dataset, config, epoch, device)
         record, _ = train_epoch(
             encoder, loader, objective, optimisation, mixed_precision, f"pretrain {epoch}/{config.epochs}"
         )

@@ -123,6 +123,11 @@ def previous_run(
     return state
 
 
+def cpu_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
+    """``module``'s weights, detached and on the CPU (what a checkpoint file holds)."""
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
+
+
 def native_payload(
     model: nn.Module,
     epoch: int,
@@ -135,7 +140,7 @@ def native_payload(
     return {
         "format": NATIVE_FORMAT,
         "model": model.config.model_dump(mode="json"),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": cpu_state_dict(model),
         "epoch": epoch,
         "metrics": metrics,
         "features": features,
@@ -247,7 +252,7 @@ def encoder_payload(encoder: nn.Module, epoch: int, variant: str) -> dict[str, A
     return {
         "format": ENCODER_FORMAT,
         "encoder": encoder.config.model_dump(mode="json"),
-        "state_dict": {k: v.detach().cpu() for k, v in encoder.state_dict().items()},
+        "state_dict": cpu_state_dict(encoder),
         "epoch": epoch,
         "variant": variant,
     }

@@ -40,7 +40,7 @@ from avvp.training.checkpoints import (
     previous_run,
     save_checkpoint,
 )
-from avvp.training.config import TrainConfig
+from avvp.training.config import RunSettings, TrainConfig
 from avvp.training.dataset import SplitDataset, resolve_feature_sources
 from avvp.training.diagnostics import (
     LossGapTracker,
@@ -166,26 +166,46 @@ def validate(
     return llp_scores(audio, visual, data.gt_audio, data.gt_visual), probabilities.modality_attention
 
 
+def start_run(
+    config: RunSettings, resume: bool, overwrite: bool, free_keys: tuple[str, ...], command: str
+) -> tuple[Path, dict[str, Any] | None, torch.device]:
+    """Begin a training run: check its paths and output folder, set threads and seeds.
+
+    Returns the output folder, the saved state to resume from (None: a new run) and the device.
+    """
+    config.require_paths("config")
+    output_dir = Path(config.output_dir)
+    config_data = config.model_dump(mode="json")
+    state = previous_run(output_dir / "last.pt", config_data, resume, overwrite, free_keys, command)
+    device = resolve_device(config.device)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    configure_determinism(config.seed, config.deterministic)
+    return output_dir, state, device
+
+
+def write_run_config(output_dir: Path, config: RunSettings) -> None:
+    """Write the validated ``config`` as ``output_dir/config.yaml``, atomically."""
+    with atomic_path(output_dir / "config.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+
+
+def epoch_batches(
+    dataset: SplitDataset, config: RunSettings, epoch: int, device: torch.device
+) -> torch.utils.data.DataLoader:
+    """The shuffled batches of ``epoch`` (seeded by the run's seed and the epoch: a resumed run sees the same)."""
+    return dataset.loader(
+        config.batch_size, config.seed * 100_003 + epoch, config.num_workers, device.type == "cuda"
+    )
+
+
 def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """Train one model as ``config`` says; returns ``{"epoch", "score", "metrics"}`` of the best epoch.
 
     With ``resume``, continues from ``output_dir/last.pt`` (model, optimizer, schedule, RNG, history), so
     an interrupted run ends with the same weights as an uninterrupted one on CPU.
     """
-    config.require_paths("config")
-    output_dir = Path(config.output_dir)
-    state = previous_run(
-        output_dir / "last.pt",
-        config.model_dump(mode="json"),
-        resume,
-        overwrite,
-        RESUME_FREE_KEYS,
-        "avvp train",
-    )
-    device = resolve_device(config.device)
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    configure_determinism(config.seed, config.deterministic)
+    output_dir, state, device = start_run(config, resume, overwrite, RESUME_FREE_KEYS, "avvp train")
     model = build_model(config.model)
     if config.pretrained_encoder is not None:
         load_pretrained_encoder(config.pretrained_encoder, model.input_encoder)
@@ -211,14 +231,11 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         history, gap_records, best = training["history"], training["loss_gap_records"], training["best"]
         first_epoch = state["epoch"] + 1
         log.info("resuming %s after epoch %d", output_dir, state["epoch"])
-    with atomic_path(output_dir / "config.yaml") as tmp:
-        tmp.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+    write_run_config(output_dir, config)
 
     for epoch in range(first_epoch, config.epochs + 1):
         lr = optimisation.lr
-        loader = train_set.loader(
-            config.batch_size, config.seed * 100_003 + epoch, config.num_workers, device.type == "cuda"
-        )
+        loader = epoch_batches(train_set, config, epoch, device)
         record, step_losses = train_epoch(
             model, loader, objective, optimisation, mixed_precision, f"epoch {epoch}/{config.epochs}"
         )
