@@ -70,14 +70,19 @@ def list_videos(source: str | Path) -> list[Path]:
         raise InputError(f"{source}: no such directory or list file")
     if not videos:
         raise InputError(f"{source}: no video files (looked for {', '.join(VIDEO_SUFFIXES)})")
+    check_unique_stems(videos, f"{source}: ")
+    return videos
+
+
+def check_unique_stems(videos: Sequence[Path], where: str = "") -> None:
+    """Raise :class:`InputError` (prefixed by ``where``) when two videos share a file stem (their clip id)."""
     seen: dict[str, Path] = {}
     for video in videos:
         if video.stem in seen:
             raise InputError(
-                f"{source}: clips {seen[video.stem]} and {video} have the same video id {video.stem}"
+                f"{where}clips {seen[video.stem]} and {video} have the same video id {video.stem}"
             )
         seen[video.stem] = video
-    return videos
 
 
 def failure_reason(err: BaseException) -> str:
