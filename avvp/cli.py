@@ -5,27 +5,26 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import pkgutil
 import sys
 from collections.abc import Sequence
-from types import ModuleType
 
-from avvp import __version__, commands
+from avvp import __version__
+from avvp.commands import COMMANDS, module_name
 from avvp.errors import InputError
 
 
-def command_modules() -> list[ModuleType]:
-    """Every module of :mod:`avvp.commands`, sorted by name.
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (its first word that is not an option), if it is a known one."""
+    word = next((arg for arg in argv if not arg.startswith("-")), None)
+    return word if word in COMMANDS else None
 
-    Each defines ``add_parser(subparsers) -> ArgumentParser`` and ``run(args) -> int``; adding a stage
-    means adding a module there, nothing else.
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The top-level parser; only the command named in ``argv`` is imported and gets its full options.
+
+    Every other command is listed with its help (from :data:`avvp.commands.COMMANDS`) without importing its
+    module, so ``avvp --help`` and light commands start without loading torch.
     """
-    names = sorted(info.name for info in pkgutil.iter_modules(commands.__path__))
-    return [importlib.import_module(f"{commands.__name__}.{name}") for name in names]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="avvp",
         description=(
@@ -37,14 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"avvp {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
     subparsers = parser.add_subparsers(dest="command", metavar="<command>", required=True)
-    for module in command_modules():
-        module.add_parser(subparsers).set_defaults(run=module.run)
+    chosen = chosen_command(argv)
+    for name, help_text in COMMANDS.items():
+        if name == chosen:
+            module = importlib.import_module(module_name(name))
+            module.add_parser(subparsers).set_defaults(run=module.run)
+        else:
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; return the process exit code."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

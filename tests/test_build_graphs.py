@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from avvp.cli import build_parser, main
+from avvp.cli import main
 from avvp.data.features import FeatureStoreWriter
 from avvp.errors import InputError
 from avvp.pretraining.graphs import (
@@ -364,7 +364,7 @@ def test_threshold_rule_needs_exactly_one_of_value_and_quantile():
 
 def test_help_explains_the_graphs(capsys):
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["build-graphs", "--help"])
+        main(["build-graphs", "--help"])
     assert "connected component" in capsys.readouterr().out
 
 

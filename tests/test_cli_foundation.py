@@ -10,8 +10,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from avvp import commands
 from avvp.cli import main
+from avvp.commands import COMMANDS
 from avvp.data.annotations import ANNOTATION_ROWS
 from avvp.data.features import FeatureStore
 
@@ -160,3 +163,33 @@ def test_import_features_requires_existing_folder(tmp_path: Path, capsys):
         ]
     )
     assert code == 2 and "nope: not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["evaluate", "--help"], ["shard", "--help"]])
+def test_light_commands_start_without_torch(argv: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from avvp.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in ('torch', 'torchvision', 'matplotlib', 'tensorflow') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert "usage: avvp" in done.stdout
+
+
+def test_every_command_module_is_registered() -> None:
+    modules = {p.stem for p in Path(commands.__file__).parent.glob("*.py") if p.stem != "__init__"}
+    assert modules == {name.replace("-", "_") for name in COMMANDS}
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_each_command_gets_its_full_options(name: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([name, "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert f"usage: avvp {name}" in out and "options:" in out and "--" in out.split("options:")[1]

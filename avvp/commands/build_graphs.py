@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from avvp.commands import COMMANDS
 from avvp.data.labels import read_weak_labels
 from avvp.pretraining.graphs import AUDIO_KIND, VISUAL_KIND, ThresholdRule, build_graph_file
 
@@ -15,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``build-graphs`` and its options."""
     parser = subparsers.add_parser(
         "build-graphs",
-        help="build the audio-visual grounding ground truth (snippet graphs) of each clip",
+        help=COMMANDS["build-graphs"],
         description=(
             "Write OUTPUT with, for each clip, the ground truth of the audio-visual grounding pretraining "
             "task (paper 002, appendix Algorithm 1): a 10x10 boolean matrix over the clip's 1-second "

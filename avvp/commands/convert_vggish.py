@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from avvp.commands import COMMANDS
+
 log = logging.getLogger(__name__)
 
 
@@ -12,7 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``avvp convert-vggish``."""
     parser = subparsers.add_parser(
         "convert-vggish",
-        help="convert the TF-Hub VGGish (google/vggish/1) to a PyTorch checkpoint",
+        help=COMMANDS["convert-vggish"],
         description=(
             "Load the VGGish SavedModel with tensorflow_hub (needs the tfhub extra) and save its weights as a "
             "PyTorch state dict. Use it once on a machine with internet (or on a downloaded SavedModel "

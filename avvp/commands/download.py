@@ -6,6 +6,7 @@ import argparse
 import logging
 from collections import Counter
 
+from avvp.commands import COMMANDS
 from avvp.download import fetch_shard, write_manifest, write_video_list
 from avvp.sharding import read_clip_list
 
@@ -16,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``download`` and its options."""
     parser = subparsers.add_parser(
         "download",
-        help="fetch the clips of one shard and record what is missing",
+        help=COMMANDS["download"],
         description=(
             "Make every clip of a shard list available as VIDEO_DIR/<LLP filename>.mp4: clips already "
             "there are kept (so an interrupted run resumes), clips in SOURCE_DIR (named <filename>.mp4 or "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from avvp.commands import COMMANDS
 from avvp.data.annotations import GT_AUDIO, GT_VISUAL, SPLIT_FILES, annotation_path
 from avvp.evaluation.files import evaluate_files, write_metrics
 from avvp.evaluation.metrics import format_table
@@ -14,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``evaluate``."""
     parser = subparsers.add_parser(
         "evaluate",
-        help="score audio and visual prediction files with the LLP protocol",
+        help=COMMANDS["evaluate"],
         description=(
             "Score predictions with the LLP protocol: segment- and event-level F1 for audio, visual and "
             "audio-visual events, Type@AV and Event@AV, in percent. Prediction files use the format of "

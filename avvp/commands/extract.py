@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from avvp.commands import COMMANDS
 from avvp.data.features import FEATURE_SHAPES, STORAGE_DTYPES
 from avvp.device import DEVICE_CHOICES, resolve_device
 from avvp.errors import InputError
@@ -33,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``avvp extract``."""
     parser = subparsers.add_parser(
         "extract",
-        help="extract ResNet152 / R(2+1)D-18 / VGGish features of raw clips into an HDF5 shard",
+        help=COMMANDS["extract"],
         description=(
             "Decode clips in memory (frames as 'ffmpeg -r 8' would give them, 80 sampled; first 10 s of audio "
             "at 16 kHz), run the feature networks in batches and write one feature-store shard plus a failure "

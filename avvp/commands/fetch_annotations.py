@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from avvp.commands import COMMANDS
 from avvp.data.annotations import ANNOTATION_ROWS, SOURCE_URL, fetch_annotations
 
 
@@ -11,7 +12,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``fetch-annotations``."""
     parser = subparsers.add_parser(
         "fetch-annotations",
-        help="download the six LLP annotation files",
+        help=COMMANDS["fetch-annotations"],
         description=(
             "Download the LLP annotation files (" + ", ".join(ANNOTATION_ROWS) + ") from the dataset's "
             "public repository, or copy them from a local folder, into DEST; each file's row count is "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from avvp.commands import COMMANDS
 from avvp.splits import filter_splits
 
 log = logging.getLogger(__name__)
@@ -14,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``filter-splits`` and its options."""
     parser = subparsers.add_parser(
         "filter-splits",
-        help="restrict the train/val/test split files to the clips that have features",
+        help=COMMANDS["filter-splits"],
         description=(
             "Write OUTPUT_DIR/AVVP_train.csv, AVVP_val_pd.csv and AVVP_test_pd.csv holding only the clips "
             "of ANNOTATIONS_DIR's split files that have every feature kind in FEATURES, and "

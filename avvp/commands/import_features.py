@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from avvp.commands import COMMANDS
 from avvp.data.annotations import FULL_DATASET, annotation_path
 from avvp.data.features import STORAGE_DTYPES
 from avvp.data.import_released import import_released, write_manifest
@@ -18,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``import-features``."""
     parser = subparsers.add_parser(
         "import-features",
-        help="import the features LLP's authors released into a feature store",
+        help=COMMANDS["import-features"],
         description=(
             "Read the released LLP features (one <11-character YouTube id>.npy per clip: VGGish 10x128, "
             "ResNet152 80x2048, R(2+1)D-18 10x512), check shape and finiteness, and write them into one "

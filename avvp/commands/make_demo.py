@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from avvp.commands import COMMANDS
 from avvp.demo import MAX_DEMO_CLASSES, DemoOptions, make_demo
 
 log = logging.getLogger(__name__)
@@ -15,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     defaults = DemoOptions()
     parser = subparsers.add_parser(
         "make-demo",
-        help="write a small synthetic dataset in LLP's formats (real MP4 clips + AVVP_*.csv labels)",
+        help=COMMANDS["make-demo"],
         description=(
             "Write a synthetic LLP-like dataset: OUTPUT/videos/<clip>.mp4 (H.264 + AAC, 10 s) and "
             "OUTPUT/annotations/AVVP_*.csv. Each class has a distinct tone and a distinct coloured, striped "

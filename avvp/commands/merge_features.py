@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from avvp.commands import COMMANDS
 from avvp.data.features import STORAGE_DTYPES, merge_stores
 
 log = logging.getLogger(__name__)
@@ -14,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``merge-features`` and its options."""
     parser = subparsers.add_parser(
         "merge-features",
-        help="merge shard feature stores (HDF5) into one",
+        help=COMMANDS["merge-features"],
         description=(
             "Merge feature stores into OUTPUT, kind by kind. A clip present in two inputs, or a kind whose "
             "attributes (extractor, weights, sampling) differ between inputs, is an error."

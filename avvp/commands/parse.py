@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+from avvp.commands import COMMANDS
 from avvp.device import DEVICE_CHOICES
 from avvp.errors import InputError
 
@@ -17,7 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``avvp parse``."""
     parser = subparsers.add_parser(
         "parse",
-        help="parse your own videos: audible and visible events with their times, a page per video",
+        help=COMMANDS["parse"],
         description=(
             "Parse videos of any length with a trained checkpoint. Each video is cut into consecutive 10-s "
             "windows, its features are extracted with the networks, sizes and scaling the checkpoint was "

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from avvp.commands import COMMANDS
 from avvp.data.features import FeatureStore
 from avvp.data.labels import read_weak_labels
 from avvp.device import DEVICE_CHOICES, resolve_device
@@ -39,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``avvp predict``."""
     parser = subparsers.add_parser(
         "predict",
-        help="predict audio and visual events of a split with a trained model",
+        help=COMMANDS["predict"],
         description=(
             "Run a trained parsing model over the clips of a split and write pred_audio.csv and "
             "pred_visual.csv (the AVVP_eval_*.csv format, ready for 'avvp evaluate'), probabilities.h5 "

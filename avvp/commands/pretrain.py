@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from avvp.commands import COMMANDS
 from avvp.pretraining.config import PretrainConfig
 from avvp.training.config import load_validated
 from avvp.training.run_options import OVERRIDDEN_KEYS, add_run_options, run_overrides
@@ -17,7 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``avvp pretrain``."""
     parser = subparsers.add_parser(
         "pretrain",
-        help="pretrain the audio-visual grounding encoder on grounding graphs (paper 002, section 3.2)",
+        help=COMMANDS["pretrain"],
         description=(
             "Pretrain the AVG encoder (FC embeddings of VGGish and per-second ResNet152 features, modality and "
             "position embeddings, a Transformer over the 20 snippets of a clip) so that the cosine similarity "

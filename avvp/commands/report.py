@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from avvp.commands import COMMANDS
 from avvp.reports.inputs import (
     check_metrics,
     load_experiment,
@@ -22,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``report`` and its options."""
     parser = subparsers.add_parser(
         "report",
-        help="write the run's report (Markdown + self-contained HTML) with figures",
+        help=COMMANDS["report"],
         description=(
             "Write a report of one run: the ten LLP metrics of every experiment beside every row of the "
             "reference CSV for the paper methods it reproduces (any paper, or those of --paper), the "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from avvp.commands import COMMANDS
 from avvp.sharding import write_shards
 
 log = logging.getLogger(__name__)
@@ -14,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``shard`` and its options."""
     parser = subparsers.add_parser(
         "shard",
-        help="split the clips of a label file into shard lists (one clip name per line)",
+        help=COMMANDS["shard"],
         description=(
             "Split the clips of a weak-label file (normally AVVP_dataset_full.csv) into NUM_SHARDS "
             "contiguous lists of nearly equal size, written as OUTPUT_DIR/000.txt, 001.txt, ..."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from avvp.commands import COMMANDS
 from avvp.data.features import STORAGE_DTYPES
 from avvp.data.labels import read_weak_labels
 from avvp.errors import InputError
@@ -17,7 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``standardize-features`` and its options."""
     parser = subparsers.add_parser(
         "standardize-features",
-        help="standardise a feature store per dimension with statistics of the training clips",
+        help=COMMANDS["standardize-features"],
         description=(
             "Write OUTPUT with every feature of INPUT standardised per kind and dimension (zero mean, unit "
             "variance) using the statistics of the clips in --split-csv only (normally AVVP_train.csv). "

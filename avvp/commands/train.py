@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from avvp.commands import COMMANDS
 from avvp.errors import InputError
 from avvp.training.config import load_config
 from avvp.training.run_options import OVERRIDDEN_KEYS, add_run_options, run_overrides
@@ -29,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``avvp train``."""
     parser = subparsers.add_parser(
         "train",
-        help="train a parsing model (HAN, Base, GCAA, Adv+Skip, ...) from a YAML config",
+        help=COMMANDS["train"],
         description=(
             "Train a parsing model as a YAML config says (resources/configs/han.yaml is the published HAN "
             "recipe). Each epoch is validated on the validation split; the epoch with the best segment-level "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avvp.commands import COMMANDS
 from avvp.data.labels import NUM_SEGMENTS, read_weak_labels, segments_to_events, write_event_rows
 
 
@@ -14,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``weak-baseline`` and its options."""
     parser = subparsers.add_parser(
         "weak-baseline",
-        help="write the every-weak-label-everywhere baseline predictions of a split",
+        help=COMMANDS["weak-baseline"],
         description=(
             "Write OUTPUT_DIR/pred_audio.csv and pred_visual.csv predicting each clip's video-level labels "
             "in all ten segments of both modalities: the trivial baseline a parser must beat. It uses the "
