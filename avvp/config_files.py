@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from avvp.errors import InputError
+from avvp.io import read_text
 
 EXTENDS = "extends"
 """Key naming the file a config builds on, relative to the config's own folder."""
@@ -31,9 +32,7 @@ def _read_mapping(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{path}: config file not found")
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a UTF-8 text file") from None
+        loaded = yaml.safe_load(read_text(path))
     except yaml.YAMLError as err:
         raise InputError(f"{path}: not valid YAML ({err})") from None
     if loaded is not None and not isinstance(loaded, dict):

@@ -10,6 +10,7 @@ on the clips that exist and report how many are missing. Rerunning resumes: fini
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import re
 import shutil
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from avvp.data.labels import parse_clip_name
 from avvp.errors import InputError
-from avvp.io import atomic_path
+from avvp.io import atomic_path, read_text
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ def read_manifest(path: str | Path) -> list[ClipStatus]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: download manifest not found")
-    with path.open(newline="", encoding="utf-8") as handle:
+    with io.StringIO(read_text(path), newline="") as handle:
         reader = csv.DictReader(handle, delimiter="\t")
         if tuple(reader.fieldnames or ()) != MANIFEST_COLUMNS:
             raise InputError(

@@ -1,4 +1,5 @@
-"""Atomic file output: write to a temporary sibling, rename over the target only on success."""
+"""File helpers: atomic output (write to a temporary sibling, rename over the target only on success) and
+reading users' text files as UTF-8 with a one-line error when they are not."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from avvp.errors import InputError
 
 log = logging.getLogger(__name__)
 _UMASK = os.umask(0)
@@ -37,3 +40,14 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def read_text(path: str | Path) -> str:
+    """The UTF-8 text of ``path``; :class:`InputError` naming the file and the first line that is not UTF-8."""
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line} is not UTF-8 text (save the file as UTF-8)") from None

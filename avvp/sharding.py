@@ -13,7 +13,7 @@ import numpy as np
 
 from avvp.data.labels import parse_clip_name, read_weak_labels
 from avvp.errors import InputError
-from avvp.io import atomic_path
+from avvp.io import atomic_path, read_text
 
 
 def shard_name(index: int) -> str:
@@ -41,7 +41,7 @@ def read_clip_list(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: clip list not found")
-    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    lines = (line.strip() for line in read_text(path).splitlines())
     return [line for line in lines if line and not line.startswith("#")]
 
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from avvp.data.features import FeatureStoreError, FeatureStoreWriter
 from avvp.device import autocast
 from avvp.errors import InputError
-from avvp.io import atomic_path
+from avvp.io import atomic_path, read_text
 from extractors.decoding import load_audio, load_frames
 from extractors.networks import AUDIO, VIDEO, FeatureNetwork
 
@@ -64,7 +64,7 @@ def list_videos(source: str | Path) -> list[Path]:
     if source.is_dir():
         videos = sorted(p for p in source.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
     elif source.is_file():
-        lines = source.read_text(encoding="utf-8").splitlines()
+        lines = read_text(source).splitlines()
         videos = [Path(s) for s in (line.strip() for line in lines) if s and not s.startswith("#")]
     else:
         raise InputError(f"{source}: no such directory or list file")
@@ -187,6 +187,9 @@ def extract_shard(
 ) -> ShardResult:
     """Extract every network's features of ``videos`` into the store ``output`` and write the manifest.
 
+    When no clip at all could be extracted, :class:`NothingExtractedError` is raised and neither the store
+    nor the manifest is written (an earlier good shard is never replaced by an empty one).
+
     ``workers`` decoding processes (0 decodes in this process), ``batch_clips`` clips per batch,
     ``chunk_rows`` input rows (frames, snippet frames, or audio examples) per forward call.
     """
@@ -222,8 +225,22 @@ def extract_shard(
                     except FeatureStoreError as err:
                         result.failures.append(Failure(video_id, f"write-{net.kind}", str(err)))
             bar.update(batch["count"])
+        if videos and not any(result.written.values()):
+            raise NothingExtractedError(output, len(videos), result.failures)
     write_manifest(manifest_path(output), result.failures)
     return result
+
+
+class NothingExtractedError(InputError):
+    """No clip of a shard could be extracted: the shard (and its manifest) are left as they were."""
+
+    def __init__(self, output: Path, count: int, failures: Sequence[Failure]) -> None:
+        shown = "; ".join(f"{f.video_id}: {f.reason}" for f in failures[:3])
+        more = f" (+{len(failures) - 3} more)" if len(failures) > 3 else ""
+        super().__init__(
+            f"{output}: none of the {count} clip(s) could be extracted, so nothing was written and any "
+            f"earlier {output.name} is left as it was: {shown}{more}"
+        )
 
 
 def write_manifest(path: str | Path, failures: Sequence[Failure]) -> None:

@@ -193,3 +193,25 @@ def test_each_command_gets_its_full_options(name: str, capsys) -> None:
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert f"usage: avvp {name}" in out and "options:" in out and "--" in out.split("options:")[1]
+
+
+LATIN1 = "filename\tevent_labels\naaaaaaaaaaa_0_10\tDog\nbbbbbbbbbbb_0_10\tCaf\xe9\n".encode("latin-1")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["shard", "--clips", "{bad}", "--num-shards", "1", "--output-dir", "{tmp}/s"],
+        ["weak-baseline", "--split-csv", "{bad}", "--output-dir", "{tmp}/w"],
+        ["train", "--config", "{bad}", "--output-dir", "{tmp}/t", "--features", "{tmp}/f.h5"],
+        ["pretrain", "--config", "{bad}", "--output-dir", "{tmp}/p", "--features", "{tmp}/f.h5"],
+    ],
+)
+def test_text_inputs_that_are_not_utf8_are_one_line_errors(tmp_path: Path, capsys, command: list[str]):
+    bad = tmp_path / "latin1.csv"
+    bad.write_bytes(LATIN1)
+    argv = [arg.format(bad=bad, tmp=tmp_path) for arg in command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{bad}: line 3 is not UTF-8 text" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latin1.csv"]

@@ -189,3 +189,28 @@ def test_weights_option_and_checkpoint_errors(tmp_path):
         parse_weights_option("audio=random", KINDS)
     with pytest.raises(InputError, match=r"tiny.pt: does not fit Linear"):
         load_checkpoint(torch.nn.Linear(3, 3), checkpoint)
+
+
+def test_a_shard_whose_clips_all_fail_replaces_nothing(clip_dir, small_networks, tmp_path, capsys):
+    shard = tmp_path / "shard.h5"
+    extract_shard([clip_dir / "short.mp4"], shard, small_networks, workers=0, progress=False)
+    before = {path: path.read_bytes() for path in (shard, manifest_path(shard))}
+    missing = tmp_path / "not_downloaded_yet.txt"
+    missing.write_text(f"{tmp_path / 'aaaaaaaaaaa_0_10.mp4'}\n{clip_dir / 'not_video.mp4'}\n")
+    with pytest.raises(InputError, match=r"none of the 2 clip\(s\) could be extracted"):
+        extract_shard(list_videos(missing), shard, small_networks, workers=0, progress=False)
+    argv = ["extract", "--videos", str(missing), "--output", str(shard), "--weights", "random", "--kinds"]
+    argv += [
+        "r2plus1d,vggish",
+        "--image-size",
+        "16",
+        "--clip-size",
+        "16",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+    ]
+    assert main(argv) == 2
+    assert "nothing was written" in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in before} == before

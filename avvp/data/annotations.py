@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from avvp.errors import InputError
-from avvp.io import atomic_path
+from avvp.io import atomic_path, read_text
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,7 @@ GT_VISUAL = "AVVP_eval_visual.csv"
 
 def count_rows(path: Path) -> int:
     """Number of non-empty lines after the header of a text file."""
-    with path.open(encoding="utf-8") as handle:
-        return sum(1 for line in handle if line.strip()) - 1
+    return sum(1 for line in read_text(path).splitlines() if line.strip()) - 1
 
 
 def annotation_path(annotations_dir: str | Path, name: str) -> Path:

@@ -8,6 +8,7 @@ Weak labels (``filename``, ``event_labels``) become multi-hot matrices ``(N, 25)
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from avvp.errors import InputError
-from avvp.io import atomic_path
+from avvp.io import atomic_path, read_text
 
 log = logging.getLogger(__name__)
 
@@ -116,30 +117,27 @@ def _read_rows(path: Path, columns: Sequence[str]) -> Iterable[tuple[int, dict[s
     """Yield ``(line number, row)`` of a tab-separated file after checking its header."""
     if not path.is_file():
         raise AnnotationError(path, "file not found")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        header = next(reader, None)
-        if header is None:
-            raise AnnotationError(path, "file is empty; expected a header row", line=1)
-        header = [h.strip() for h in header]
-        if len(header) == 1 and ("," in header[0] or ";" in header[0]):
+    reader = csv.reader(io.StringIO(read_text(path), newline=""), delimiter="\t")
+    header = next(reader, None)
+    if header is None:
+        raise AnnotationError(path, "file is empty; expected a header row", line=1)
+    header = [h.strip() for h in header]
+    if len(header) == 1 and ("," in header[0] or ";" in header[0]):
+        raise AnnotationError(path, f"header {header[0]!r} is not tab-separated (LLP files use tabs)", line=1)
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise AnnotationError(
+            path, f"missing column(s) {', '.join(missing)}; header has {', '.join(header)}", line=1
+        )
+    position = {c: header.index(c) for c in columns}
+    for line, fields in enumerate(reader, start=2):
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if len(fields) != len(header):
             raise AnnotationError(
-                path, f"header {header[0]!r} is not tab-separated (LLP files use tabs)", line=1
+                path, f"expected {len(header)} tab-separated fields, found {len(fields)}", line=line
             )
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise AnnotationError(
-                path, f"missing column(s) {', '.join(missing)}; header has {', '.join(header)}", line=1
-            )
-        position = {c: header.index(c) for c in columns}
-        for line, fields in enumerate(reader, start=2):
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            if len(fields) != len(header):
-                raise AnnotationError(
-                    path, f"expected {len(header)} tab-separated fields, found {len(fields)}", line=line
-                )
-            yield line, {c: fields[i].strip() for c, i in position.items()}
+        yield line, {c: fields[i].strip() for c, i in position.items()}
 
 
 def _check_name(path: Path, line: int, name: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from avvp.data.features import FeatureStore
 from avvp.download import read_manifest
 from avvp.errors import InputError
+from avvp.io import read_text
 from avvp.pretraining.graphs import GraphStore
 from avvp.reports.reference import METRICS
 
@@ -38,7 +39,7 @@ def read_json(path: str | Path) -> Any:
     """Parse a JSON file; an :class:`InputError` naming it when it is absent or malformed."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path))
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except json.JSONDecodeError as err:
@@ -50,7 +51,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path).splitlines()
     try:
         return [json.loads(line) for line in lines if line.strip()]
     except json.JSONDecodeError as err:

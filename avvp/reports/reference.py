@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from avvp.errors import InputError
+from avvp.io import read_text
 
 METRICS = ("audio", "visual", "audio_visual", "type", "event")
 CLOSE_NAMES = 3
@@ -83,7 +85,7 @@ def read_reference(path: str | Path) -> Reference:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: reference results not found")
-    with path.open(newline="", encoding="utf-8") as handle:
+    with io.StringIO(read_text(path), newline="") as handle:
         reader = csv.DictReader(handle)
         missing = {"paper", "table", "method", "level", *METRICS} - set(reader.fieldnames or ())
         if missing:
