@@ -2,6 +2,7 @@
 # Default target: the whole synthetic demo (config/config.yaml). The LLP dataset: --configfile config/llp.yaml.
 # Usage and options: docs/workflow.md.
 
+from snakemake_interface_common.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -14,7 +15,14 @@ if not workflow.overwrite_configfiles:
 
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+try:
+    validate(config, "workflow/schemas/config.schema.yaml")
+except WorkflowError as err:  # say which key is wrong in one line, not after the whole schema
+    problem = err.__context__  # the jsonschema ValidationError that snakemake's validate wrapped
+    if not hasattr(problem, "absolute_path"):
+        raise
+    where = ".".join(str(part) for part in problem.absolute_path) or "(top level)"
+    raise WorkflowError(f"invalid config: {where}: {problem.message}") from None
 
 
 include: "workflow/rules/common.smk"

@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from avvp.data.features import FeatureStore, FeatureStoreWriter, Standardization
+from avvp.errors import InputError
 
 CHUNK_CLIPS = 256
 EPSILON = 1e-6
@@ -49,9 +50,15 @@ def standardize_store(
     """Write ``output``: every clip of ``source`` standardised with the statistics of ``reference_ids``.
 
     Clips of ``reference_ids`` that lack a kind are left out of its statistics; a kind with none of them is
-    an error. Returns the number of clips written per kind.
+    an error, and so is a ``source`` that is standardised already. Returns the number of clips written per kind.
     """
     counts = {}
+    with FeatureStore(source) as store:
+        already = [kind for kind in store.kinds if "standardized" in store.attrs(kind)]
+    if already:
+        raise InputError(
+            f"{source}: its {', '.join(already)} features are already standardised; standardise the raw store"
+        )
     with FeatureStore(source) as store, FeatureStoreWriter(output, dtype=dtype) as writer:
         for kind in store.kinds:
             available = sorted(set(reference_ids) - set(store.missing(kind, reference_ids)))

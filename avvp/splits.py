@@ -14,6 +14,7 @@ from typing import Any
 from avvp.data.annotations import SPLIT_FILES
 from avvp.data.features import FeatureStore
 from avvp.data.labels import read_weak_labels, write_weak_labels
+from avvp.errors import InputError
 from avvp.io import atomic_path
 
 MISSING_LISTED = 50
@@ -33,16 +34,25 @@ def filter_splits(
     kind of the store, and ``output_dir/coverage.json``; return the coverage summary.
 
     Summary per split: ``total``, ``available``, ``missing`` (count) and ``missing_clips`` (the first 50).
+    A split left without any clip is an :class:`InputError` and nothing is written.
     """
     with FeatureStore(features) as store:
         kinds = store.kinds
         have = set.intersection(*(set(store.video_ids(kind)) for kind in kinds)) if kinds else set()
     summary: dict[str, Any] = {"features": str(features), "kinds": kinds, "splits": {}}
+    splits = {
+        split: read_weak_labels(Path(annotations_dir) / name).video_ids for split, name in SPLIT_FILES.items()
+    }
+    empty = [split for split, video_ids in splits.items() if not any(vid in have for vid in video_ids)]
+    if empty:
+        raise InputError(
+            f"{features}: no clip of the {', '.join(empty)} split(s) has every feature kind {kinds}; "
+            "nothing written (are the features of this dataset, and are the downloads done?)"
+        )
     for split, name in SPLIT_FILES.items():
-        source = Path(annotations_dir) / name
-        video_ids = read_weak_labels(source).video_ids
+        video_ids = splits[split]
         missing = [vid for vid in video_ids if vid not in have]
-        write_weak_subset(source, have, Path(output_dir) / name)
+        write_weak_subset(Path(annotations_dir) / name, have, Path(output_dir) / name)
         summary["splits"][split] = {
             "total": len(video_ids),
             "available": len(video_ids) - len(missing),

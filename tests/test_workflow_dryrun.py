@@ -153,11 +153,18 @@ def test_imported_features_skip_videos(checkout, llp_dir):
     assert "avvp import-features --vggish /f/v --res152 /f/r --r2plus1d /f/3" in done.stdout
 
 
-def test_invalid_config_is_rejected_naming_the_key(checkout):
+def test_invalid_config_is_rejected_naming_the_key_in_one_line(checkout):
     done = snakemake(checkout, "-n", "--config", "shards=0")
     assert done.returncode != 0
     output = done.stdout + done.stderr
-    assert "On instance'shards'" in output.replace("[", "").replace("]", "") and "minimum" in output
+    assert "invalid config: shards: 0 is less than the minimum of 1" in output
+    assert "$schema" not in output  # not the whole schema
+    (checkout / "typo.yaml").write_text(yaml.safe_dump({"training": {}, "experimentz": {}}))
+    typo = snakemake(checkout, "-n", "--configfile", "config/config.yaml", "typo.yaml")
+    assert (
+        "invalid config: (top level): Additional properties are not allowed ('experimentz' was unexpected)"
+        in (typo.stdout + typo.stderr)
+    )
 
 
 def test_lint_is_clean(checkout):
@@ -181,3 +188,17 @@ def test_slurm_profile_requests_gpus_as_generic_resources(checkout, llp_dir):
     assert "gpu=" not in download
     profile = yaml.safe_load((checkout / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
     assert profile["executor"] == "slurm" and "slurm_extra" not in str(profile)
+
+
+def test_a_misspelled_annotations_folder_is_named(checkout, tmp_path):
+    done = snakemake(
+        checkout,
+        "-n",
+        "--configfile",
+        "config/llp.yaml",
+        "--config",
+        f"annotations_dir={tmp_path}/anotations",
+    )
+    assert done.returncode != 0
+    assert f"annotations_dir '{tmp_path}/anotations' does not exist" in done.stdout + done.stderr
+    assert f"avvp fetch-annotations --dest {tmp_path}/anotations" in done.stdout + done.stderr

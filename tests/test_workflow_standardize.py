@@ -30,6 +30,9 @@ def test_standardize_uses_training_statistics_and_keeps_identity(tmp_path):
         str(tmp_path / "z.h5"),
     ]
     assert main(argv) == 0
+    again = [*argv[:2], str(tmp_path / "z.h5"), *argv[3:-1], str(tmp_path / "zz.h5")]
+    assert main(again) == 2  # standardising a standardised store twice is refused
+    assert not (tmp_path / "zz.h5").exists()
     with FeatureStore(tmp_path / "z.h5") as store:
         scaled = store.read("vggish", train)
         assert np.allclose(scaled.reshape(-1, 128).mean(0), 0, atol=1e-3)

@@ -4,11 +4,30 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 
 from avvp.commands import COMMANDS
 from avvp.demo import MAX_DEMO_CLASSES, DemoOptions, make_demo
+from avvp.errors import InputError
 
 log = logging.getLogger(__name__)
+
+
+def _whole_number(minimum: int, even: bool = False) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum`` (and even when ``even``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum or (even and value % 2):
+            raise argparse.ArgumentTypeError(
+                f"{value}: expected {'an even' if even else 'a'} number >= {minimum}"
+            )
+        return value
+
+    return parse
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -28,13 +47,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--output", required=True, help="directory to write videos/ and annotations/ into")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default %(default)s)")
     parser.add_argument(
-        "--num-train", type=int, default=defaults.num_train, help="training clips (default %(default)s)"
+        "--num-train",
+        type=_whole_number(0),
+        default=defaults.num_train,
+        help="training clips (default %(default)s)",
     )
     parser.add_argument(
-        "--num-val", type=int, default=defaults.num_val, help="validation clips (default %(default)s)"
+        "--num-val",
+        type=_whole_number(0),
+        default=defaults.num_val,
+        help="validation clips (default %(default)s)",
     )
     parser.add_argument(
-        "--num-test", type=int, default=defaults.num_test, help="test clips (default %(default)s)"
+        "--num-test",
+        type=_whole_number(0),
+        default=defaults.num_test,
+        help="test clips (default %(default)s)",
     )
     parser.add_argument(
         "--num-classes",
@@ -46,16 +74,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "--frame-size",
-        type=int,
+        type=_whole_number(16, even=True),
         default=defaults.frame_size,
-        help="frame width and height in pixels (default %(default)s)",
+        help="frame width and height in pixels, even, at least 16 (default %(default)s)",
     )
     parser.add_argument(
-        "--fps", type=int, default=defaults.fps, help="video frame rate (default %(default)s)"
+        "--fps", type=_whole_number(1), default=defaults.fps, help="video frame rate (default %(default)s)"
     )
     parser.add_argument(
         "--sample-rate",
-        type=int,
+        type=_whole_number(8000),
         default=defaults.sample_rate,
         help="audio sample rate in Hz (default %(default)s)",
     )
@@ -64,6 +92,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Write the dataset; return 0."""
+    if args.num_train + args.num_val + args.num_test == 0:
+        raise InputError("--num-train, --num-val and --num-test are all 0: the demo would have no clip")
     options = DemoOptions(
         seed=args.seed,
         num_train=args.num_train,

@@ -60,7 +60,14 @@ def annotations_dir():
         return DATA / "annotations"
     if not config.get("annotations_dir"):
         raise ValueError("config: dataset 'llp' needs annotations_dir (e.g. --config annotations_dir=data/llp/annotations)")
-    return Path(config["annotations_dir"])
+    folder = Path(config["annotations_dir"])
+    if not folder.is_dir():
+        raise ValueError(
+            f"config: annotations_dir '{folder}' does not exist. Check the path, or create it "
+            f"(mkdir -p {folder}) and the workflow fetches the six AVVP_*.csv files into it "
+            f"(or run: avvp fetch-annotations --dest {folder})"
+        )
+    return folder
 
 
 def annotation(name):
