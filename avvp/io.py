@@ -27,11 +27,16 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     SIGKILL cannot clean up) are deleted first; two writers of one target at once are not supported.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
-        log.info("removing %s, left by an interrupted write of %s", leftover, target)
-        leftover.unlink(missing_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    if target.is_dir():
+        raise InputError(f"{target}: is a folder; give the path of a file to write")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+            log.info("removing %s, left by an interrupted write of %s", leftover, target)
+            leftover.unlink(missing_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        raise InputError(f"{target}: cannot write there ({err.strerror or err})") from None
     os.close(fd)
     tmp = Path(name)
     tmp.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600; give the permissions a plain open() would

@@ -215,3 +215,29 @@ def test_text_inputs_that_are_not_utf8_are_one_line_errors(tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{bad}: line 3 is not UTF-8 text" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latin1.csv"]
+
+
+def test_output_paths_that_cannot_be_written_are_one_line_errors(tmp_path: Path, capsys):
+    split = tmp_path / "split.csv"
+    split.write_text("filename\tevent_labels\naaaaaaaaaaa_0_10\tDog\n")
+    (tmp_path / "out" / "pred_audio.csv").mkdir(parents=True)
+    assert main(["weak-baseline", "--split-csv", str(split), "--output-dir", str(tmp_path / "out")]) == 2
+    assert "pred_audio.csv: is a folder; give the path of a file to write" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert (
+        main(["weak-baseline", "--split-csv", str(split), "--output-dir", str(tmp_path / "file" / "x")]) == 2
+    )
+    assert "cannot write there" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "extract",
+                "--videos",
+                str(tmp_path),
+                "--output",
+                str(tmp_path / "x.h5"),
+                "--image-size",
+                "100000",
+            ]
+        )
+    assert "100000 is larger than 1024" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -128,3 +129,41 @@ def test_leftover_of_a_killed_write_is_removed(tmp_path: Path):
     other.write_bytes(b"someone else's")
     write_shard(tmp_path / "shard.h5", IDS[:1])
     assert not leftover.exists() and other.exists()
+
+
+def _raw_store(path, features, video_ids):
+    """A store written without the writer's checks (as another tool might)."""
+    with h5py.File(path, "w") as handle:
+        group = handle.create_group("vggish")
+        group.create_dataset("features", data=features)
+        group.create_dataset(
+            "video_id", data=np.array(video_ids, dtype=object), dtype=h5py.string_dtype("utf-8")
+        )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("features", "video_ids", "message"),
+    [
+        (
+            np.zeros((2, 10, 64), np.float32),
+            ["aaaaaaaaaaa_0_10", "bbbbbbbbbbb_0_10"],
+            r"shape \(2, 10, 64\), expected \(N, 10, 128\)",
+        ),
+        (
+            np.zeros((2, 10, 128), np.int32),
+            ["aaaaaaaaaaa_0_10", "bbbbbbbbbbb_0_10"],
+            "are int32, expected floating point",
+        ),
+        (np.zeros((2, 10, 128), np.float32), ["aaaaaaaaaaa_0_10"], "has 1 video ids for 2 feature rows"),
+        (
+            np.zeros((2, 10, 128), np.float32),
+            ["aaaaaaaaaaa_0_10", "aaaaaaaaaaa_0_10"],
+            "not unique: aaaaaaaaaaa_0_10",
+        ),
+    ],
+)
+def test_a_store_with_a_bad_layout_is_refused_when_opened(tmp_path, features, video_ids, message):
+    path = _raw_store(tmp_path / "bad.h5", features, video_ids)
+    with FeatureStore(path) as store, pytest.raises(FeatureStoreError, match=message):
+        store.video_ids("vggish")

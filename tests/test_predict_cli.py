@@ -209,3 +209,14 @@ def test_other_weights_are_refused_unless_allowed(trained, tmp_path: Path, capsy
         and "using them anyway" in caplog.text
     )
     assert (tmp_path / "pred" / "pred_audio.csv").is_file()
+
+
+def test_a_checkpoint_with_nan_weights_is_refused(trained, tmp_path: Path, capsys) -> None:
+    splits, run = trained
+    payload = torch.load(run / "best.pt", weights_only=True)
+    payload["state_dict"]["pooling.classifier.weight"][0, 0] = float("nan")
+    broken = tmp_path / "broken.pt"
+    torch.save(payload, broken)
+    assert main(predict_args(splits, broken, tmp_path / "pred")) == 2
+    assert "NaN or infinite weights in pooling.classifier.weight" in capsys.readouterr().err
+    assert not (tmp_path / "pred").exists()

@@ -153,8 +153,13 @@ def test_missing_and_nan_features_are_clear_errors(splits: SyntheticSplits, tmp_
         handle["r2plus1d/features"][3, 2, 7] = np.nan
     bad_clip = splits.train_ids[3]
     with pytest.raises(
-        InputError, match=rf"nan\.h5: 'r2plus1d' features of 1 clip\(s\) hold NaN or inf: {bad_clip}"
+        InputError, match=r"nan\.h5: 'r2plus1d' features of 1 clip\(s\) hold NaN, inf or values beyond"
     ):
+        train(load_config(None, train_overrides(splits, out, features=str(poisoned))))
+    assert not out.exists()
+    with h5py.File(poisoned, "r+") as handle:
+        handle["r2plus1d/features"][3, 2, 7] = 1e38  # finite, but no network gives that
+    with pytest.raises(InputError, match=rf"values beyond \+-1e\+12: {bad_clip}"):
         train(load_config(None, train_overrides(splits, out, features=str(poisoned))))
     assert not out.exists()
 

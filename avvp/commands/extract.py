@@ -30,6 +30,17 @@ def _positive(value: str) -> int:
     return number
 
 
+MAX_FRAME_SIZE = 1024
+"""Largest crop or frame size accepted (the published sizes are 224 and 112)."""
+
+
+def _frame_size(value: str) -> int:
+    number = _positive(value)
+    if number > MAX_FRAME_SIZE:
+        raise argparse.ArgumentTypeError(f"{value} is larger than {MAX_FRAME_SIZE} (published: 224 and 112)")
+    return number
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``avvp extract``."""
     parser = subparsers.add_parser(
@@ -67,13 +78,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "--image-size",
-        type=_positive,
+        type=_frame_size,
         default=224,
         help="ResNet152 crop size (default 224 as released; e.g. 112 for a fast demo, stamped in the store)",
     )
     parser.add_argument(
         "--clip-size",
-        type=_positive,
+        type=_frame_size,
         default=112,
         help="R(2+1)D-18 frame size (default 112 as released; smaller only for fast demos, stamped in the store)",
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -185,6 +186,27 @@ def _write_index(group: h5py.Group, video_ids: Sequence[str], attrs: Mapping[str
         group.attrs[key] = json.dumps(value)
 
 
+def _layout_problem(kind: str, group: h5py.Group) -> str | None:
+    """What is wrong with the layout of one kind's group (datasets, shape, dtype, index), or None."""
+    if not isinstance(group.get("features"), h5py.Dataset) or not isinstance(
+        group.get("video_id"), h5py.Dataset
+    ):
+        return "group lacks its 'features' or 'video_id' dataset"
+    features, video_ids = group["features"], group["video_id"]
+    expected = FEATURE_SHAPES[kind]
+    if features.ndim != 3 or tuple(features.shape[1:]) != expected:
+        return f"features have shape {tuple(features.shape)}, expected (N, {expected[0]}, {expected[1]})"
+    if not np.issubdtype(features.dtype, np.floating):
+        return f"features are {features.dtype}, expected floating point"
+    if video_ids.shape != (features.shape[0],):
+        return f"has {video_ids.size} video ids for {features.shape[0]} feature rows"
+    repeated = [name for name, count in Counter(video_ids[:]).items() if count > 1]
+    if repeated:
+        shown = ", ".join((n.decode() if isinstance(n, bytes) else n) for n in repeated[:5])
+        return f"video ids are not unique: {shown}"
+    return None
+
+
 class FeatureStore:
     """Read a feature store: look up clips by LLP filename, lazily or all at once.
 
@@ -200,6 +222,7 @@ class FeatureStore:
         except OSError as err:
             raise FeatureStoreError(f"{self.path}: not a readable HDF5 feature store ({err})") from None
         self._index: dict[str, dict[str, int]] = {}
+        self._checked: set[str] = set()
 
     @property
     def kinds(self) -> list[str]:
@@ -209,7 +232,13 @@ class FeatureStore:
     def _group(self, kind: str) -> h5py.Group:
         if kind not in self._handle:
             raise FeatureStoreError(f"{self.path}: no '{kind}' features (store has {self.kinds})")
-        return self._handle[kind]
+        group = self._handle[kind]
+        if kind not in self._checked:
+            problem = _layout_problem(kind, group)
+            if problem:
+                raise FeatureStoreError(f"{self.path}: '{kind}' {problem}")
+            self._checked.add(kind)
+        return group
 
     def video_ids(self, kind: str) -> list[str]:
         """LLP filenames of the rows of ``kind``, in row order."""

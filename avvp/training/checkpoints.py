@@ -183,6 +183,10 @@ def load_weights(path: Path, model: nn.Module, state_dict: dict[str, torch.Tenso
             )
     if problems:
         raise InputError(f"{path}: checkpoint does not fit the model architecture ({'; '.join(problems)})")
+    broken = [k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        shown = ", ".join(broken[:4]) + (f" (+{len(broken) - 4})" if len(broken) > 4 else "")
+        raise InputError(f"{path}: the checkpoint holds NaN or infinite weights in {shown}")
     model.load_state_dict(state_dict)
 
 

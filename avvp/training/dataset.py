@@ -24,6 +24,8 @@ from avvp.data.labels import NUM_SEGMENTS
 from avvp.errors import InputError
 
 log = logging.getLogger(__name__)
+MAX_FEATURE_MAGNITUDE = 1e12
+"""Feature values beyond this are refused as corrupt (random-init networks reach about 1e5)."""
 LOAD_CHUNK = 256
 """Clips read from a store per HDF5 request when loading a split into memory."""
 
@@ -89,11 +91,15 @@ def _prepare(kind: str, array: np.ndarray) -> np.ndarray:
 
 
 def _check_finite(path: Path, kind: str, video_ids: Sequence[str], array: np.ndarray) -> None:
-    bad = ~np.isfinite(array).reshape(len(array), -1).all(axis=1)
+    flat = array.reshape(len(array), -1)
+    bad = ~(np.isfinite(flat) & (np.abs(flat) <= MAX_FEATURE_MAGNITUDE)).all(axis=1)
     if bad.any():
         names = [video_ids[i] for i in np.flatnonzero(bad)]
         shown = ", ".join(names[:5]) + (f", ... ({len(names) - 5} more)" if len(names) > 5 else "")
-        raise FeatureStoreError(f"{path}: '{kind}' features of {len(names)} clip(s) hold NaN or inf: {shown}")
+        raise FeatureStoreError(
+            f"{path}: '{kind}' features of {len(names)} clip(s) hold NaN, inf or values beyond "
+            f"+-{MAX_FEATURE_MAGNITUDE:g}: {shown}"
+        )
 
 
 class SplitDataset(Dataset):
