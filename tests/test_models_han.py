@@ -7,9 +7,8 @@ import torch
 from train_helpers import one_torch_thread, random_features  # noqa: F401
 
 from avvp.models import ModelConfig, ParserOutput, build_model
-from avvp.training.config import LabelSmoothing, LossConfig
 from avvp.training.dataset import Batch
-from avvp.training.losses import Objective, smooth_labels
+from avvp.training.losses import LabelSmoothing, LossConfig, Objective, smooth_labels
 
 VARIANTS = [(a, v) for a in ("self", "cross") for v in ("self", "cross")]
 

@@ -6,6 +6,7 @@ dataset's public repository (or copies a local copy) into a data directory and c
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import urllib.error
@@ -54,41 +55,53 @@ def annotation_path(annotations_dir: str | Path, name: str) -> Path:
     return path
 
 
+def _complete(path: Path, rows: int) -> bool:
+    """Whether ``path`` is present with its published row count (then it is kept)."""
+    if path.is_file() and count_rows(path) == rows:
+        log.info("%s: present with %d rows, kept", path, rows)
+        return True
+    return False
+
+
+def _fetch(name: str, tmp: Path, dest: Path, source: str, from_dir: str | Path | None) -> str:
+    """Copy or download annotation file ``name`` into ``tmp``; returns where it came from."""
+    if from_dir is not None:
+        origin = Path(from_dir) / name
+        if not origin.is_file():
+            raise InputError(f"{origin}: not found (expected the six LLP annotation files there)")
+        shutil.copyfile(origin, tmp)
+        return str(origin)
+    origin = source.rstrip("/") + "/" + name
+    try:
+        with urllib.request.urlopen(origin, timeout=60) as response, tmp.open("wb") as out:
+            shutil.copyfileobj(response, out)
+    except (urllib.error.URLError, OSError) as err:
+        raise InputError(
+            f"{origin}: download failed ({err}). Without internet, copy the six AVVP_*.csv files "
+            f"from a local copy with 'avvp fetch-annotations --from-dir DIR --dest {dest}'"
+        ) from None
+    return origin
+
+
 def fetch_annotations(
     dest: str | Path, source: str = SOURCE_URL, from_dir: str | Path | None = None
 ) -> list[Path]:
     """Download (or copy from ``from_dir``) the six annotation files into ``dest``; return their paths.
 
-    Each file is written atomically and only after its row count matches the published one; a file that
-    is already present with the right count is kept. Raises :class:`InputError` naming the file on failure.
+    A file already present with its published row count is kept; the others are fetched and written only
+    when every one of them arrived with its published row count (all or none). Raises :class:`InputError`
+    naming the file on failure.
     """
     dest = Path(dest)
-    written = []
-    for name, rows in ANNOTATION_ROWS.items():
-        target = dest / name
-        if target.is_file() and count_rows(target) == rows:
-            log.info("%s: present with %d rows, kept", target, rows)
-            written.append(target)
-            continue
-        with atomic_path(target) as tmp:
-            if from_dir is not None:
-                origin = Path(from_dir) / name
-                if not origin.is_file():
-                    raise InputError(f"{origin}: not found (expected the six LLP annotation files there)")
-                shutil.copyfile(origin, tmp)
-            else:
-                origin = source.rstrip("/") + "/" + name
-                try:
-                    with urllib.request.urlopen(origin, timeout=60) as response, tmp.open("wb") as out:
-                        shutil.copyfileobj(response, out)
-                except (urllib.error.URLError, OSError) as err:
-                    raise InputError(
-                        f"{origin}: download failed ({err}). Without internet, copy the six AVVP_*.csv files "
-                        f"from a local copy with 'avvp fetch-annotations --from-dir DIR --dest {dest}'"
-                    ) from None
+    missing = {name: rows for name, rows in ANNOTATION_ROWS.items() if not _complete(dest / name, rows)}
+    with contextlib.ExitStack() as stack:
+        staged = {name: stack.enter_context(atomic_path(dest / name)) for name in missing}
+        for name, tmp in staged.items():
+            origin = _fetch(name, tmp, dest, source, from_dir)
             found = count_rows(tmp)
-            if found != rows:
-                raise InputError(f"{origin}: {found} data rows, expected {rows}; nothing written to {target}")
-        log.info("%s: %d rows, fetched from %s", target, rows, origin)
-        written.append(target)
-    return written
+            if found != missing[name]:
+                raise InputError(
+                    f"{origin}: {found} data rows, expected {missing[name]}; none of the missing files was written"
+                )
+            log.info("%s: %d rows, fetched from %s", dest / name, found, origin)
+    return [dest / name for name in ANNOTATION_ROWS]

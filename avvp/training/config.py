@@ -18,6 +18,7 @@ from avvp.data.annotations import GT_AUDIO, GT_VISUAL, SPLIT_FILES
 from avvp.data.features import FEATURE_SHAPES
 from avvp.errors import InputError
 from avvp.models import ModelConfig
+from avvp.training.losses import HEADS_NEEDED, LossConfig
 
 DEFAULT_SPLIT_FILES = {
     "train": SPLIT_FILES["train"],
@@ -27,7 +28,6 @@ DEFAULT_SPLIT_FILES = {
 }
 """File names looked up in ``annotations_dir`` for splits not given explicitly."""
 
-LS_VARIANTS = ("No-LS", "LS-A", "LS-V", "LS-AV")
 ConfigModel = TypeVar("ConfigModel", bound=BaseModel)
 
 
@@ -42,38 +42,6 @@ class SplitFiles(_Strict):
     val: Path | None = None
     eval_audio: Path | None = None
     eval_visual: Path | None = None
-
-
-class LabelSmoothing(_Strict):
-    """Which modality targets are smoothed, and by how much: ``y_m = (1 - delta_m) y + delta_m / 2``."""
-
-    variant: Literal["No-LS", "LS-A", "LS-V", "LS-AV"] = "LS-V"
-    audio: float = Field(0.1, ge=0.0, lt=1.0, description="delta_a, used by LS-A and LS-AV")
-    visual: float = Field(0.1, ge=0.0, lt=1.0, description="delta_v, used by LS-V and LS-AV")
-
-    def amount(self, modality: Literal["audio", "visual"]) -> float:
-        """The smoothing ``delta`` applied to ``modality`` under this variant (0 when it is not smoothed)."""
-        smoothed = {"No-LS": (), "LS-A": ("audio",), "LS-V": ("visual",), "LS-AV": ("audio", "visual")}
-        return getattr(self, modality) if modality in smoothed[self.variant] else 0.0
-
-
-class LossConfig(_Strict):
-    """Weighted loss terms (names from :data:`avvp.training.losses.LOSS_TERMS`) and label smoothing."""
-
-    terms: dict[str, float] = Field(default_factory=lambda: {"wsl": 1.0, "audio": 1.0, "visual": 1.0})
-    label_smoothing: LabelSmoothing = Field(default_factory=LabelSmoothing)
-    clamp: float = Field(1e-7, ge=0.0, lt=0.5, description="probabilities are clamped to [clamp, 1-clamp]")
-
-    @model_validator(mode="after")
-    def _known_terms(self) -> LossConfig:
-        from avvp.training.losses import LOSS_TERMS
-
-        unknown = sorted(set(self.terms) - set(LOSS_TERMS))
-        if unknown:
-            raise ValueError(f"unknown loss term(s) {unknown}; known: {sorted(LOSS_TERMS)}")
-        if not self.terms:
-            raise ValueError("at least one loss term is needed")
-        return self
 
 
 class OptimizerConfig(_Strict):
@@ -141,8 +109,6 @@ class TrainConfig(RunSettings):
 
     @model_validator(mode="after")
     def _heads_of_loss_terms(self) -> TrainConfig:
-        from avvp.training.losses import HEADS_NEEDED
-
         for term, head in HEADS_NEEDED.items():
             if term in self.loss.terms and getattr(self.model.heads, head) is None:
                 raise ValueError(f"loss term '{term}' needs the head model.heads.{head}")

@@ -14,16 +14,50 @@ monitors (e.g. the discriminator's accuracy), logged beside the losses but never
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch.nn import functional
 
 from avvp.models.output import ParserOutput
 
 if TYPE_CHECKING:
-    from avvp.training.config import LossConfig
     from avvp.training.dataset import Batch
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LabelSmoothing(_Strict):
+    """Which modality targets are smoothed, and by how much: ``y_m = (1 - delta_m) y + delta_m / 2``."""
+
+    variant: Literal["No-LS", "LS-A", "LS-V", "LS-AV"] = "LS-V"
+    audio: float = Field(0.1, ge=0.0, lt=1.0, description="delta_a, used by LS-A and LS-AV")
+    visual: float = Field(0.1, ge=0.0, lt=1.0, description="delta_v, used by LS-V and LS-AV")
+
+    def amount(self, modality: Literal["audio", "visual"]) -> float:
+        """The smoothing ``delta`` applied to ``modality`` under this variant (0 when it is not smoothed)."""
+        smoothed = {"No-LS": (), "LS-A": ("audio",), "LS-V": ("visual",), "LS-AV": ("audio", "visual")}
+        return getattr(self, modality) if modality in smoothed[self.variant] else 0.0
+
+
+class LossConfig(_Strict):
+    """Weighted loss terms (names from :data:`LOSS_TERMS`) and label smoothing (``loss:`` of a training config)."""
+
+    terms: dict[str, float] = Field(default_factory=lambda: {"wsl": 1.0, "audio": 1.0, "visual": 1.0})
+    label_smoothing: LabelSmoothing = Field(default_factory=LabelSmoothing)
+    clamp: float = Field(1e-7, ge=0.0, lt=0.5, description="probabilities are clamped to [clamp, 1-clamp]")
+
+    @model_validator(mode="after")
+    def _known_terms(self) -> LossConfig:
+        unknown = sorted(set(self.terms) - set(LOSS_TERMS))
+        if unknown:
+            raise ValueError(f"unknown loss term(s) {unknown}; known: {sorted(LOSS_TERMS)}")
+        if not self.terms:
+            raise ValueError("at least one loss term is needed")
+        return self
 
 
 class LossTerm(Protocol):
