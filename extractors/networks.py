@@ -15,7 +15,7 @@ import torch
 from avvp.data.features import FEATURE_SHAPES, package_versions
 from avvp.errors import InputError
 from extractors import decoding, vggish, visual
-from extractors.vggish_tf import DEFAULT_HANDLE, hub_embeddings, load_hub_model
+from extractors.vggish_tf import DEFAULT_HANDLE, hub_embeddings, load_hub_model, pretrained_vggish
 
 VIDEO, AUDIO = "video", "audio"
 CHANNELS_LAST_MIN_SIZE = 112
@@ -178,7 +178,8 @@ def _vggish(options: NetworkOptions, device: torch.device) -> FeatureNetwork:
             device=torch.device("cpu"),
             attrs=attrs,
         )
-    model, identity = vggish.build_vggish(options.weights["vggish"], options.seed, options.vggish_handle)
+    pretrained = functools.partial(pretrained_vggish, options.vggish_handle)
+    model, identity = vggish.build_vggish(options.weights["vggish"], options.seed, pretrained)
     if model.config.embedding != FEATURE_SHAPES["vggish"][1]:
         raise InputError(
             f"{options.weights['vggish']}: VGGish embedding size {model.config.embedding}, the store needs "

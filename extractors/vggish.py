@@ -9,6 +9,7 @@ quantisation). Layer widths are configurable so tests can run a small network of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,22 +122,22 @@ def log_mel_examples(waveform: torch.Tensor) -> torch.Tensor:
     return torch.log(magnitude @ mel_matrix().to(waveform.device) + LOG_OFFSET)
 
 
-def build_vggish(choice: str, seed: int, hub_handle: str) -> tuple[nn.Module, str]:
+def build_vggish(
+    choice: str, seed: int, pretrained: Callable[[], tuple[nn.Module, str]]
+) -> tuple[nn.Module, str]:
     """The PyTorch VGGish and its weights identity.
 
     ``choice``: ``random`` (seeded), a path to a state dict (see ``avvp convert-vggish``), or
-    ``pretrained``: Google's weights converted on the fly from the TF-Hub model ``hub_handle`` (needs the
-    ``tfhub`` extra; the handle may be a URL or a local SavedModel directory).
+    ``pretrained``: then ``pretrained()`` gives the model and its identity (Google's weights converted from
+    TF-Hub, :func:`extractors.vggish_tf.pretrained_vggish`; this module does not depend on TensorFlow).
     """
     if choice == RANDOM:
         with seeded(seed):
             model = VGGish()
         return model.eval(), random_identity(seed)
     if choice == PRETRAINED:
-        from extractors.vggish_tf import load_hub_model, torch_vggish_from_hub
-
-        model = torch_vggish_from_hub(load_hub_model(hub_handle))
-        return model.eval(), f"tfhub:{hub_handle}"
+        model, identity = pretrained()
+        return model.eval(), identity
     state = read_checkpoint(choice)
     try:
         config = config_from_state_dict(state)

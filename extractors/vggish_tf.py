@@ -94,6 +94,11 @@ def torch_vggish_from_hub(model: Any) -> VGGish:
     return vggish.eval()
 
 
+def pretrained_vggish(handle: str) -> tuple[VGGish, str]:
+    """Google's VGGish from the TF-Hub model ``handle`` as the PyTorch model, and its identity."""
+    return torch_vggish_from_hub(load_hub_model(handle)), f"tfhub:{handle}"
+
+
 def convert_hub_to_torch(handle: str, output: str | Path) -> VGGishConfig:
     """Load the Hub model ``handle`` and save its weights as a PyTorch state dict at ``output`` (atomic).
 

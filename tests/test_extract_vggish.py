@@ -22,6 +22,10 @@ from extractors.vggish import (
 SMALL = VGGishConfig(channels=(4, 8, 16, 32), hidden=32, embedding=16)
 
 
+def _no_hub():
+    raise AssertionError("the hub is not used for random or file weights")
+
+
 def test_mel_matrix_shape_and_band_edges():
     weights = mel_matrix().numpy()
     assert weights.shape == (257, 64)
@@ -62,19 +66,19 @@ def test_network_outputs_relu_embeddings_and_configs_round_trip(tmp_path):
     assert config_from_state_dict(VGGish().state_dict()) == VGGishConfig()
     path = tmp_path / "small.pt"
     torch.save(model.state_dict(), path)
-    loaded, identity = build_vggish(str(path), seed=0, hub_handle="unused")
+    loaded, identity = build_vggish(str(path), seed=0, pretrained=_no_hub)
     assert identity.startswith("sha256:") and len(identity) == len("sha256:") + 64
     assert torch.equal(loaded.state_dict()["embeddings.4.weight"], model.state_dict()["embeddings.4.weight"])
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match=r"broken\.pt"):
-        build_vggish(str(broken), seed=0, hub_handle="unused")
+        build_vggish(str(broken), seed=0, pretrained=_no_hub)
 
 
 def test_random_weights_are_seeded():
-    first, identity = build_vggish("random", seed=3, hub_handle="unused")
-    second, _ = build_vggish("random", seed=3, hub_handle="unused")
-    other, _ = build_vggish("random", seed=4, hub_handle="unused")
+    first, identity = build_vggish("random", seed=3, pretrained=_no_hub)
+    second, _ = build_vggish("random", seed=3, pretrained=_no_hub)
+    other, _ = build_vggish("random", seed=4, pretrained=_no_hub)
     assert identity == "random-init(seed=3)"
     weight = "features.0.weight"
     assert torch.equal(first.state_dict()[weight], second.state_dict()[weight])
@@ -150,7 +154,7 @@ def test_tfhub_model_and_converted_pytorch_model_agree(tmp_path):
 
     waveform = np.random.default_rng(1).uniform(-0.5, 0.5, 160000).astype(np.float32)
     hub_out = hub_embeddings(load_hub_model(str(saved)), waveform.reshape(10, 16000))
-    model, identity = build_vggish(str(converted), seed=0, hub_handle="unused")
+    model, identity = build_vggish(str(converted), seed=0, pretrained=_no_hub)
     with torch.inference_mode():
         torch_out = model(log_mel_examples(torch.from_numpy(waveform))).numpy()
     assert identity.startswith("sha256:")
