@@ -23,12 +23,11 @@ from tqdm import tqdm
 
 from avvp.data.labels import parse_clip_name
 from avvp.errors import InputError
-from avvp.io import atomic_path, read_text
+from avvp.io import VIDEO_SUFFIXES, atomic_path, read_text
 
 log = logging.getLogger(__name__)
 
 YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm")
 MANIFEST_COLUMNS = ("clip", "status", "path", "detail")
 AVAILABLE = frozenset({"present", "linked", "downloaded"})
 DOWNLOAD_TIMEOUT_S = 600
@@ -96,7 +95,7 @@ def ytdlp_command(
 def _existing(directory: Path, stems: Sequence[str]) -> Path | None:
     """The first ``directory/<stem><ext>`` that exists, trying stems in order, or None."""
     for stem in stems:
-        for ext in VIDEO_EXTENSIONS:
+        for ext in VIDEO_SUFFIXES:
             candidate = directory / f"{stem}{ext}"
             if candidate.is_file():
                 return candidate

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import logging
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from avvp.errors import InputError
 
 log = logging.getLogger(__name__)
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv")
+"""File suffixes taken for videos (downloads, local copies, extraction and parsing inputs)."""
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -45,6 +49,12 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write ``data`` as indented JSON (UTF-8, final newline), atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def read_text(path: str | Path) -> str:

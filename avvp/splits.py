@@ -7,7 +7,6 @@ report states, per split, how many clips are missing.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from avvp.data.annotations import SPLIT_FILES
 from avvp.data.features import FeatureStore
 from avvp.data.labels import read_weak_labels, write_weak_labels
 from avvp.errors import InputError
-from avvp.io import atomic_path
+from avvp.io import write_json
 
 MISSING_LISTED = 50
 
@@ -59,6 +58,5 @@ def filter_splits(
             "missing": len(missing),
             "missing_clips": missing[:MISSING_LISTED],
         }
-    with atomic_path(Path(output_dir) / "coverage.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_json(Path(output_dir) / "coverage.json", summary)
     return summary

@@ -24,12 +24,11 @@ from tqdm import tqdm
 from avvp.data.features import FeatureStoreError, FeatureStoreWriter
 from avvp.device import autocast
 from avvp.errors import InputError
-from avvp.io import atomic_path, read_text
+from avvp.io import VIDEO_SUFFIXES, atomic_path, read_text
 from extractors.decoding import load_audio, load_frames
 from extractors.networks import AUDIO, VIDEO, FeatureNetwork
 
 log = logging.getLogger(__name__)
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv")
 MANIFEST_HEADER = ("video_id", "stage", "reason")
 
 

@@ -16,7 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from avvp.data.labels import NUM_SEGMENTS
 from avvp.errors import InputError
+from extractors.decoding import AUDIO_RATE
 from extractors.weights import (
     PRETRAINED,
     RANDOM,
@@ -27,7 +29,8 @@ from extractors.weights import (
     seeded,
 )
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = AUDIO_RATE
+"""VGGish's input rate: the rate clips are decoded at."""
 WINDOW = 400
 HOP = 160
 FFT = 512
@@ -36,7 +39,7 @@ MEL_LOW_HZ = 125.0
 MEL_HIGH_HZ = 7500.0
 LOG_OFFSET = 0.01
 EXAMPLE_FRAMES = 96
-SEGMENTS = 10
+SEGMENTS = NUM_SEGMENTS
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from avvp.errors import InputError
+from avvp.torch_files import load_dict
 
 PRETRAINED = "pretrained"
 RANDOM = "random"
@@ -71,15 +72,9 @@ def file_sha256(path: str | Path) -> str:
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """The state dict in a local file (``torch.load(weights_only=True)``; a ``{"state_dict": ...}``
     wrapper is accepted). Raises :class:`InputError` naming the file when it is unreadable."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises pickle, zip and runtime errors for bad files
-        raise InputError(f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise InputError(f"{path}: expected a state dict, found {type(state).__name__}")
-    return state
+    state = load_dict(path)
+    nested = state.get("state_dict")
+    return nested if isinstance(nested, dict) else state
 
 
 def fit_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -109,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
     from avvp.data.labels import write_event_rows
     from avvp.device import resolve_device
-    from avvp.io import atomic_path
+    from avvp.io import atomic_path, write_json
     from avvp.parsing.page import render_page
     from avvp.parsing.videos import load_parser, parse_video
     from extractors.pipeline import Failure, failure_reason, write_manifest
@@ -136,8 +135,7 @@ def run(args: argparse.Namespace) -> int:
             failures.append(Failure(str(video), "parse", failure_reason(err)))
             log.error("%s: %s", video, failure_reason(err))
             continue
-        with atomic_path(args.output_dir / f"{video.stem}.json") as tmp:
-            tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        write_json(args.output_dir / f"{video.stem}.json", result)
         page = render_page(result, windows.thumbnails, windows.thumbnail_times, windows.waveform)
         with atomic_path(args.output_dir / f"{video.stem}.html") as tmp:
             tmp.write_text(page, encoding="utf-8")

@@ -16,11 +16,11 @@ from avvp.data.labels import read_weak_labels
 from avvp.device import DEVICE_CHOICES, resolve_device
 from avvp.errors import InputError
 from avvp.feature_identity import MISMATCH_FLAG, check_feature_identity, store_identity
+from avvp.torch_files import load_dict
 from avvp.training.checkpoints import (
     CHECKPOINT_FORMATS,
     checkpoint_features,
     model_from_payload,
-    read_checkpoint,
 )
 from avvp.training.dataset import SplitDataset, resolve_feature_sources
 from avvp.training.diagnostics import attention_distribution, write_attention
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         if args.threads <= 0:
             raise InputError(f"--threads {args.threads}: must be positive")
         torch.set_num_threads(args.threads)
-    payload = read_checkpoint(args.checkpoint)
+    payload = load_dict(args.checkpoint)
     model = model_from_payload(args.checkpoint, payload, args.checkpoint_format)
     labels = read_weak_labels(args.split_csv)
     if len(labels) == 0:

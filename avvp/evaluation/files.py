@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import numpy as np
 
 from avvp.data.labels import events_to_segments, read_dense_labels, read_event_rows, read_weak_labels
 from avvp.evaluation.metrics import llp_scores
-from avvp.io import atomic_path
+from avvp.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -56,5 +55,4 @@ def evaluate_files(
 
 def write_metrics(path: str | Path, metrics: dict[str, Any]) -> None:
     """Write a metrics dictionary as indented JSON, atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    write_json(path, metrics)

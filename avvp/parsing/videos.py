@@ -16,12 +16,12 @@ from avvp.data.features import FEATURE_SHAPES, Standardization
 from avvp.feature_identity import check_feature_identity, record_standardization
 from avvp.parsing.networks import network_options
 from avvp.parsing.timeline import Timeline, stitch, timeline_result
+from avvp.torch_files import load_dict
 from avvp.training.checkpoints import (
     FUSED_RULE,
     checkpoint_decision,
     checkpoint_features,
     model_from_payload,
-    read_checkpoint,
 )
 from avvp.training.predict import Probabilities, batch_probabilities
 from extractors.networks import FeatureNetwork, NetworkOptions, build_networks
@@ -55,7 +55,7 @@ def load_parser(
     """Load ``checkpoint`` and build the feature networks its record names (``weights`` replaces the
     recorded weights of some kinds); networks whose identity differs from the record are refused unless
     ``allow_mismatch`` (then a warning)."""
-    payload = read_checkpoint(checkpoint)
+    payload = load_dict(checkpoint)
     model = model_from_payload(checkpoint, payload, checkpoint_format).to(device)
     recorded = checkpoint_features(payload)
     kinds = list(model.feature_kinds)

@@ -25,6 +25,7 @@ from torch import nn
 from avvp.errors import InputError
 from avvp.io import atomic_path
 from avvp.models import ModelConfig, build_model
+from avvp.torch_files import load_dict
 
 log = logging.getLogger(__name__)
 NATIVE_FORMAT = "avvp-parser/2"
@@ -76,20 +77,6 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         torch.save(payload, tmp)
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint dict with ``weights_only=True``; :class:`InputError` when it is absent or unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: checkpoint not found")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or foreign files
-        raise InputError(f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from None
-    if not isinstance(payload, dict):
-        raise InputError(f"{path}: expected a dict in the checkpoint, found {type(payload).__name__}")
-    return payload
-
-
 def previous_run(
     last: Path,
     config: dict[str, Any],
@@ -112,7 +99,7 @@ def previous_run(
         if overwrite:
             return None
         raise InputError(f"{last}: a run already exists here; pass --resume to continue it or --overwrite")
-    state = read_checkpoint(last)
+    state = load_dict(last)
     if "training" not in state or "config" not in state:
         raise InputError(f"{last}: not a training checkpoint written by '{command}'")
     saved = {k: v for k, v in state["config"].items() if k not in free_keys}
@@ -149,7 +136,7 @@ def native_payload(
 
 
 def _native_entry(checkpoint: str | Path | dict[str, Any], key: str) -> Any:
-    payload = checkpoint if isinstance(checkpoint, dict) else read_checkpoint(checkpoint)
+    payload = checkpoint if isinstance(checkpoint, dict) else load_dict(checkpoint)
     return payload.get(key) if payload.get("format") == NATIVE_FORMAT else None
 
 
@@ -269,7 +256,7 @@ def load_pretrained_encoder(path: str | Path, encoder: nn.Module) -> None:
     parser's ``model.input_encoder`` (the message lists the differing sizes).
     """
     path = Path(path)
-    payload = read_checkpoint(path)
+    payload = load_dict(path)
     if payload.get("format") != ENCODER_FORMAT:
         raise InputError(f"{path}: not an AVG encoder checkpoint written by 'avvp pretrain' (encoder.pt)")
     saved = payload["encoder"]
@@ -308,4 +295,4 @@ def load_model(
     path: str | Path, checkpoint_format: Literal["native", "official-han"] = "native"
 ) -> nn.Module:
     """Load a model for prediction from a native checkpoint or an official HAN state dict (CPU, eval mode)."""
-    return model_from_payload(Path(path), read_checkpoint(path), checkpoint_format)
+    return model_from_payload(Path(path), load_dict(path), checkpoint_format)

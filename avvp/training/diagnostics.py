@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from avvp.data.labels import CLASSES
-from avvp.io import atomic_path
+from avvp.io import atomic_path, write_json
 
 
 def attention_distribution(modality_attention: np.ndarray, bins: int = 20) -> dict[str, np.ndarray]:
@@ -89,12 +89,6 @@ class LossGapTracker:
         """Restore the cumulative sums saved by :meth:`state_dict`."""
         self.total = dict(state["total"])
         self.total_steps = int(state["total_steps"])
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def write_jsonl(path: str | Path, records: list[dict[str, Any]]) -> None:

@@ -30,7 +30,7 @@ from avvp.device import autocast, resolve_device
 from avvp.errors import InputError
 from avvp.evaluation.metrics import llp_scores
 from avvp.feature_identity import sources_identity
-from avvp.io import atomic_path
+from avvp.io import atomic_path, write_json
 from avvp.models import build_model
 from avvp.training.checkpoints import (
     FUSED_RULE,
@@ -46,7 +46,6 @@ from avvp.training.diagnostics import (
     LossGapTracker,
     attention_distribution,
     write_attention,
-    write_json,
     write_jsonl,
 )
 from avvp.training.losses import Objective
