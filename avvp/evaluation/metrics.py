@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from avvp.data.labels import CLASSES, NUM_SEGMENTS
+from avvp.evaluation import METRIC_NAMES
 
 MODALITIES = ("audio", "visual", "audio_visual")
-METRIC_NAMES = ("audio", "visual", "audio_visual", "type", "event")
 MAX_EVENTS = (NUM_SEGMENTS + 1) // 2
 """At most five separate runs fit in ten segments."""
 

@@ -13,9 +13,9 @@ from typing import Any
 from avvp.data.features import FeatureStore
 from avvp.download import read_manifest
 from avvp.errors import InputError
+from avvp.evaluation import METRIC_NAMES
 from avvp.io import read_text
 from avvp.pretraining.graphs import GraphStore
-from avvp.reports.reference import METRICS
 
 LEVELS = ("segment", "event")
 METRIC_TITLES = ("Audio", "Visual", "Audio-visual", "Type@AV", "Event@AV")
@@ -61,7 +61,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 def check_metrics(path: str | Path, metrics: dict[str, Any]) -> dict[str, Any]:
     """Return ``metrics`` after checking it holds the ten LLP numbers; :class:`InputError` otherwise."""
     for level in LEVELS:
-        missing = [m for m in METRICS if not isinstance(metrics.get(level, {}).get(m), int | float)]
+        missing = [m for m in METRIC_NAMES if not isinstance(metrics.get(level, {}).get(m), int | float)]
         if missing:
             raise InputError(f"{path}: metrics lack {level}-level {', '.join(missing)}")
     return metrics

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avvp.errors import InputError
+from avvp.evaluation import METRIC_NAMES
 from avvp.io import read_text
 
-METRICS = ("audio", "visual", "audio_visual", "type", "event")
 CLOSE_NAMES = 3
 
 
@@ -87,7 +87,7 @@ def read_reference(path: str | Path) -> Reference:
         raise InputError(f"{path}: reference results not found")
     with io.StringIO(read_text(path), newline="") as handle:
         reader = csv.DictReader(handle)
-        missing = {"paper", "table", "method", "level", *METRICS} - set(reader.fieldnames or ())
+        missing = {"paper", "table", "method", "level", *METRIC_NAMES} - set(reader.fieldnames or ())
         if missing:
             raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
         try:
@@ -97,7 +97,7 @@ def read_reference(path: str | Path) -> Reference:
                     row["table"],
                     row["method"],
                     row["level"],
-                    {m: float(row[m]) for m in METRICS},
+                    {m: float(row[m]) for m in METRIC_NAMES},
                 )
                 for row in reader
             )

@@ -13,6 +13,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
+from avvp.evaluation import METRIC_NAMES
 from avvp.io import atomic_path
 from avvp.reports import figures
 from avvp.reports.inputs import (
@@ -23,7 +24,7 @@ from avvp.reports.inputs import (
     read_coverage,
     read_feature_identity,
 )
-from avvp.reports.reference import METRICS, ReferenceRow, read_reference
+from avvp.reports.reference import ReferenceRow, read_reference
 
 BASELINE_NAME = "weak-label baseline"
 MISSING_SHOWN = 20
@@ -96,7 +97,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 
 
 def _scores(values: dict[str, float]) -> list[str]:
-    return [f"{values[m]:.1f}" for m in METRICS]
+    return [f"{values[m]:.1f}" for m in METRIC_NAMES]
 
 
 def _score_rows(data: ReportData) -> list[list[str]]:
