@@ -1,4 +1,9 @@
 # Paths and input functions shared by the rules. Kept cheap: every cluster job re-parses this file.
+# Parse-time imports are PyYAML and three light avvp modules (standard library and PyYAML only, tested in
+# tests/test_workflow_dryrun.py), so that file names, config merging and the paper-method check are defined
+# once for the package and the workflow. The process running Snakemake therefore needs the avvp package
+# (pip install -e .), also with --software-deployment-method conda, where the rules' own jobs run in the
+# conda environment of workflow/envs/avvp.yaml.
 
 import yaml
 
