@@ -9,8 +9,6 @@ on the clips that exist and report how many are missing. Rerunning resumes: fini
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import re
 import shutil
@@ -23,7 +21,7 @@ from tqdm import tqdm
 
 from avvp.data.labels import parse_clip_name
 from avvp.errors import InputError
-from avvp.io import VIDEO_SUFFIXES, atomic_path, read_text
+from avvp.io import VIDEO_SUFFIXES, atomic_path, read_tsv, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -176,25 +174,13 @@ def fetch_shard(
 
 def write_manifest(path: str | Path, statuses: Sequence[ClipStatus]) -> None:
     """Write the statuses as a tab-separated ``clip, status, path, detail`` table, atomically."""
-    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(MANIFEST_COLUMNS)
-        for s in statuses:
-            writer.writerow((s.clip, s.status, s.path, " ".join(s.detail.split())))
+    write_tsv(path, MANIFEST_COLUMNS, ((s.clip, s.status, s.path, s.detail) for s in statuses))
 
 
 def read_manifest(path: str | Path) -> list[ClipStatus]:
     """Read a manifest written by :func:`write_manifest`."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: download manifest not found")
-    with io.StringIO(read_text(path), newline="") as handle:
-        reader = csv.DictReader(handle, delimiter="\t")
-        if tuple(reader.fieldnames or ()) != MANIFEST_COLUMNS:
-            raise InputError(
-                f"{path}: expected columns {', '.join(MANIFEST_COLUMNS)}, got {reader.fieldnames}"
-            )
-        return [ClipStatus(row["clip"], row["status"], row["path"], row["detail"]) for row in reader]
+    rows = read_tsv(path, MANIFEST_COLUMNS, "download manifest")
+    return [ClipStatus(row["clip"], row["status"], row["path"], row["detail"]) for row in rows]
 
 
 def write_video_list(path: str | Path, statuses: Sequence[ClipStatus]) -> None:

@@ -4,18 +4,22 @@ reading users' text files as UTF-8 with a one-line error when they are not."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import glob
+import io
 import json
 import logging
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from avvp.errors import InputError
 
 log = logging.getLogger(__name__)
+_FIELD_BREAKS = re.compile(r"[\t\r\n]+")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv")
 """File suffixes taken for videos (downloads, local copies, extraction and parsing inputs)."""
 _UMASK = os.umask(0)
@@ -55,6 +59,27 @@ def write_json(path: str | Path, data: Any) -> None:
     """Write ``data`` as indented JSON (UTF-8, final newline), atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def write_tsv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Write a tab-separated table with ``header``, atomically; tabs and line breaks inside a field become
+    spaces, so a field never breaks the table."""
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows([_FIELD_BREAKS.sub(" ", str(field)) for field in row] for row in rows)
+
+
+def read_tsv(path: str | Path, header: Sequence[str], what: str) -> list[dict[str, str]]:
+    """The rows of a table written by :func:`write_tsv` with ``header``; :class:`InputError` naming the
+    file (``what`` it is) when it is absent or has other columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: {what} not found")
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""), delimiter="\t")
+    if tuple(reader.fieldnames or ()) != tuple(header):
+        raise InputError(f"{path}: expected columns {', '.join(header)}, got {reader.fieldnames}")
+    return list(reader)
 
 
 def read_text(path: str | Path) -> str:

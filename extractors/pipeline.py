@@ -9,7 +9,6 @@ rerunning an interrupted shard starts from scratch and produces the same file.
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from tqdm import tqdm
 from avvp.data.features import FeatureStoreError, FeatureStoreWriter
 from avvp.device import autocast
 from avvp.errors import InputError
-from avvp.io import VIDEO_SUFFIXES, atomic_path, read_text
+from avvp.io import VIDEO_SUFFIXES, read_text, read_tsv, write_tsv
 from extractors.decoding import load_audio, load_frames
 from extractors.networks import AUDIO, VIDEO, FeatureNetwork
 
@@ -244,15 +243,9 @@ class NothingExtractedError(InputError):
 
 def write_manifest(path: str | Path, failures: Sequence[Failure]) -> None:
     """Write the TSV ``video_id<TAB>stage<TAB>reason`` (with that header) atomically."""
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
-        out = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        out.writerow(MANIFEST_HEADER)
-        for failure in failures:
-            out.writerow((failure.video_id, failure.stage, failure.reason.replace("\t", " ")))
+    write_tsv(path, MANIFEST_HEADER, ((f.video_id, f.stage, f.reason) for f in failures))
 
 
 def read_manifest(path: str | Path) -> list[Failure]:
     """Rows of a failure manifest written by :func:`write_manifest`."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle, delimiter="\t"))
-    return [Failure(*row) for row in rows[1:]]
+    return [Failure(**row) for row in read_tsv(path, MANIFEST_HEADER, "failure manifest")]

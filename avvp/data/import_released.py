@@ -7,7 +7,6 @@ missing, extra and invalid files are reported in a manifest and never stop the i
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from avvp.data.features import FeatureStoreWriter, check_features, package_versions
-from avvp.io import atomic_path
+from avvp.io import write_tsv
 
 RELEASED_SOURCE = "released LLP features (AVVP-ECCV20)"
 
@@ -90,7 +89,4 @@ def import_released(
 
 def write_manifest(path: str | Path, report: ImportReport) -> None:
     """Write the report's problems as a TSV ``kind, clip, problem, detail``, atomically."""
-    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(("kind", "clip", "problem", "detail"))
-        writer.writerows(report.problems)
+    write_tsv(path, ("kind", "clip", "problem", "detail"), report.problems)

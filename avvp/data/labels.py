@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from avvp.errors import InputError
-from avvp.io import atomic_path, read_text
+from avvp.io import read_text, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -271,17 +271,12 @@ def segments_to_events(video_ids: Sequence[str], segments: np.ndarray) -> list[E
 
 def write_weak_labels(path: str | Path, video_ids: Sequence[str], labels: np.ndarray) -> None:
     """Write a weak-label table (``filename``, ``event_labels``) for multi-hot ``labels`` (N, 25), atomically."""
-    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(WEAK_COLUMNS)
-        for video_id, row in zip(video_ids, np.asarray(labels), strict=True):
-            writer.writerow((video_id, ",".join(CLASSES[c] for c in np.flatnonzero(row))))
+    rows = zip(video_ids, np.asarray(labels), strict=True)
+    write_tsv(
+        path, WEAK_COLUMNS, ((vid, ",".join(CLASSES[c] for c in np.flatnonzero(row))) for vid, row in rows)
+    )
 
 
 def write_event_rows(path: str | Path, events: Iterable[EventRow]) -> None:
     """Write events as a tab-separated ``filename, onset, offset, event_labels`` table, atomically."""
-    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(DENSE_COLUMNS)
-        for e in events:
-            writer.writerow((e.video_id, e.onset, e.offset, e.label))
+    write_tsv(path, DENSE_COLUMNS, ((e.video_id, e.onset, e.offset, e.label) for e in events))
