@@ -34,6 +34,7 @@ from extract_helpers import LLP_SAMPLE, make_clip  # noqa: E402
 from extractors.decoding import load_audio, load_frames, sample_positions  # noqa: E402
 from extractors.networks import VIDEO, NetworkOptions, build_networks  # noqa: E402
 from extractors.pipeline import extract_shard, run_network  # noqa: E402
+from extractors.visual import resize_for_crop  # noqa: E402
 
 
 def timed(function, repeats: int) -> tuple[float, object]:
@@ -49,7 +50,7 @@ def timed(function, repeats: int) -> tuple[float, object]:
 def frame_dump_pipeline(clip: Path, crop: int) -> torch.Tensor:
     """LLP's original way: ``ffmpeg -r 8`` to JPEG files, pick 80, PIL + transforms -> [80, 3, crop, crop]."""
     preprocess = transforms.Compose(
-        [transforms.Resize(round(crop * 256 / 224)), transforms.CenterCrop(crop), transforms.PILToTensor()]
+        [transforms.Resize(resize_for_crop(crop)), transforms.CenterCrop(crop), transforms.PILToTensor()]
     )
     with tempfile.TemporaryDirectory() as directory:
         pattern = str(Path(directory) / "%06d.jpg")

@@ -94,7 +94,7 @@ def _resnet(options: NetworkOptions, device: torch.device) -> FeatureNetwork:
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     attrs = _common_attrs("resnet152", identity) | _frame_sampling()
     attrs |= {
-        "resize_shorter": round(options.image_size * 256 / 224),
+        "resize_shorter": visual.resize_for_crop(options.image_size),
         "crop": options.image_size,
         "interpolation": "bilinear, antialiased",
         "mean": visual.IMAGENET_MEAN,

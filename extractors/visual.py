@@ -35,10 +35,15 @@ def _to_chw(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
 
 
+def resize_for_crop(crop: int) -> int:
+    """The shorter side frames are resized to before a centre ``crop``: ``round(crop * 256 / 224)``."""
+    return round(crop * 256 / 224)
+
+
 def resnet_inputs(frames: np.ndarray, crop: int = RESNET_CROP) -> torch.Tensor:
     """ResNet152 input of RGB frames uint8 [T, H, W, 3]: shorter side resized to ``round(crop * 256 / 224)``
     (bilinear, antialiased), centre ``crop`` -> uint8 [T, 3, crop, crop]."""
-    shorter = round(crop * 256 / 224)
+    shorter = resize_for_crop(crop)
     resized = TF.resize(
         _to_chw(frames), [shorter], interpolation=TF.InterpolationMode.BILINEAR, antialias=True
     )
