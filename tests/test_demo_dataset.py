@@ -8,7 +8,7 @@ import pytest
 
 from avvp.cli import main
 from avvp.data.labels import CLASSES, read_dense_labels, read_event_rows, read_weak_labels
-from avvp.demo import TONE_HZ, DemoOptions, plan_clips
+from avvp.preparation.demo import TONE_HZ, DemoOptions, plan_clips
 
 TINY = [
     "--num-train",

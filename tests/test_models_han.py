@@ -6,8 +6,8 @@ import pytest
 import torch
 from train_helpers import one_torch_thread, random_features  # noqa: F401
 
+from avvp.data.dataset import Batch
 from avvp.models import ModelConfig, ParserOutput, build_model
-from avvp.training.dataset import Batch
 from avvp.training.losses import LabelSmoothing, LossConfig, Objective, smooth_labels
 
 VARIANTS = [(a, v) for a in ("self", "cross") for v in ("self", "cross")]

@@ -11,13 +11,13 @@ import pytest
 import torch
 from train_helpers import make_splits, one_torch_thread, random_features, train_overrides  # noqa: F401
 
+from avvp.data.dataset import Batch
 from avvp.errors import InputError
 from avvp.models import ParserConfig, build_model
 from avvp.models.attention import GlobalContextAttention
 from avvp.models.heads import reverse_gradient
 from avvp.training.checkpoints import LEGACY_HAN_FORMAT, LEGACY_HAN_PREFIXES, load_model, save_checkpoint
 from avvp.training.config import load_config
-from avvp.training.dataset import Batch
 from avvp.training.losses import Objective
 from avvp.training.trainer import train
 

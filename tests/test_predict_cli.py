@@ -17,10 +17,10 @@ from avvp.cli import main
 from avvp.data.features import FeatureStore
 from avvp.data.labels import read_dense_labels
 from avvp.feature_identity import record_standardization
-from avvp.feature_scaling import standardize_store
+from avvp.inference import Probabilities, decide
+from avvp.preparation.feature_scaling import standardize_store
 from avvp.training.checkpoints import checkpoint_decision, checkpoint_features
 from avvp.training.config import load_config
-from avvp.training.predict import Probabilities, decide
 from avvp.training.trainer import train
 
 

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from avvp.cli import main
-from avvp.download import fetch_shard, read_manifest, ytdlp_command
-from avvp.sharding import read_clip_list, split_into_shards
+from avvp.preparation.download import fetch_shard, read_manifest, ytdlp_command
+from avvp.preparation.sharding import read_clip_list, split_into_shards
 
 FAKE_YTDLP = """#!{python}
 import json, pathlib, sys

@@ -9,8 +9,8 @@ import numpy as np
 
 from avvp.data.features import FEATURE_SHAPES, FeatureStoreWriter
 from avvp.data.labels import CLASSES, NUM_CLASSES, NUM_SEGMENTS
-from avvp.download import ClipStatus, write_manifest
 from avvp.evaluation.metrics import llp_scores
+from avvp.preparation.download import ClipStatus, write_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,8 @@ import logging
 from collections import Counter
 
 from avvp.commands import COMMANDS
-from avvp.download import fetch_shard, write_manifest, write_video_list
-from avvp.sharding import read_clip_list
+from avvp.preparation.download import fetch_shard, write_manifest, write_video_list
+from avvp.preparation.sharding import read_clip_list
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import argparse
 import logging
 
 from avvp.commands import COMMANDS
-from avvp.splits import filter_splits
+from avvp.preparation.splits import filter_splits
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import logging
 from collections.abc import Callable
 
 from avvp.commands import COMMANDS
-from avvp.demo import MAX_DEMO_CLASSES, DemoOptions, make_demo
 from avvp.errors import InputError
+from avvp.preparation.demo import MAX_DEMO_CLASSES, DemoOptions, make_demo
 
 log = logging.getLogger(__name__)
 

@@ -81,7 +81,7 @@ def _part(videos: list[Path], value: str | None) -> list[Path]:
     """The videos of part ``"I/K"`` (all of them when ``value`` is None)."""
     if value is None:
         return videos
-    from avvp.sharding import split_into_shards
+    from avvp.preparation.sharding import split_into_shards
 
     index, sep, count = value.partition("/")
     if not (sep and index.isdigit() and count.isdigit() and int(index) < int(count)):

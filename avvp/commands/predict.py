@@ -11,20 +11,20 @@ from typing import Any
 import torch
 
 from avvp.commands import COMMANDS
+from avvp.data.dataset import SplitDataset, resolve_feature_sources
 from avvp.data.features import FeatureStore
 from avvp.data.labels import read_weak_labels
 from avvp.device import DEVICE_CHOICES, resolve_device
 from avvp.errors import InputError
 from avvp.feature_identity import MISMATCH_FLAG, check_feature_identity, store_identity
+from avvp.inference import predict_probabilities, write_predictions
 from avvp.torch_files import load_dict
 from avvp.training.checkpoints import (
     CHECKPOINT_FORMATS,
     checkpoint_features,
     model_from_payload,
 )
-from avvp.training.dataset import SplitDataset, resolve_feature_sources
 from avvp.training.diagnostics import attention_distribution, write_attention
-from avvp.training.predict import predict_probabilities, write_predictions
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import argparse
 import logging
 
 from avvp.commands import COMMANDS
-from avvp.sharding import write_shards
+from avvp.preparation.sharding import write_shards
 
 log = logging.getLogger(__name__)
 

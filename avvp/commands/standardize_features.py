@@ -9,7 +9,7 @@ from avvp.commands import COMMANDS
 from avvp.data.features import STORAGE_DTYPES
 from avvp.data.labels import read_weak_labels
 from avvp.errors import InputError
-from avvp.feature_scaling import standardize_store
+from avvp.preparation.feature_scaling import standardize_store
 
 log = logging.getLogger(__name__)
 

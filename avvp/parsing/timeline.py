@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from avvp.data.labels import CLASSES, EventRow, segments_to_events
-from avvp.training.predict import Probabilities, decide
+from avvp.inference import Probabilities, decide
 from extractors.windows import covering_count
 
 MODALITIES = ("audio", "visual")

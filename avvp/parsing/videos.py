@@ -14,6 +14,7 @@ from torch import nn
 
 from avvp.data.features import FEATURE_SHAPES, Standardization
 from avvp.feature_identity import check_feature_identity, record_standardization
+from avvp.inference import Probabilities, batch_probabilities
 from avvp.parsing.networks import network_options
 from avvp.parsing.timeline import Timeline, stitch, timeline_result
 from avvp.torch_files import load_dict
@@ -23,7 +24,6 @@ from avvp.training.checkpoints import (
     checkpoint_features,
     model_from_payload,
 )
-from avvp.training.predict import Probabilities, batch_probabilities
 from extractors.networks import FeatureNetwork, NetworkOptions, build_networks
 from extractors.windows import VideoWindows, extract_windows
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from avvp.data.dataset import Batch, SplitDataset, resolve_feature_sources
 from avvp.data.labels import read_weak_labels
 from avvp.errors import InputError
 from avvp.models.avg_encoder import AVGEncoder
@@ -22,7 +23,6 @@ from avvp.pretraining.config import PretrainConfig
 from avvp.pretraining.graphs import GraphStore
 from avvp.pretraining.losses import grounding_losses
 from avvp.training.checkpoints import encoder_payload, load_weights, save_checkpoint
-from avvp.training.dataset import Batch, SplitDataset, resolve_feature_sources
 from avvp.training.diagnostics import write_jsonl
 from avvp.training.optimisation import build_optimisation
 from avvp.training.trainer import epoch_batches, start_run, train_epoch, write_run_config

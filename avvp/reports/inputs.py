@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from avvp.data.features import FeatureStore
-from avvp.download import read_manifest
 from avvp.errors import InputError
 from avvp.evaluation import METRIC_NAMES
 from avvp.io import read_text
+from avvp.preparation.download import read_manifest
 from avvp.pretraining.graphs import GraphStore
 
 LEVELS = ("segment", "event")

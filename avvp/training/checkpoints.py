@@ -42,7 +42,7 @@ LEGACY_HAN_PREFIXES = {
 """Key prefix in an ``avvp-parser/1`` checkpoint -> prefix in the parser (other keys are unchanged)."""
 CHECKPOINT_FORMATS = ("native", "official-han")
 FUSED_RULE = "fused"
-"""``rule`` of a ``decision`` record for the published rule (:func:`avvp.training.predict.decide`)."""
+"""``rule`` of a ``decision`` record for the published rule (:func:`avvp.inference.decide`)."""
 
 OFFICIAL_HAN_PREFIXES = {
     "fc_a.": "projections.audio.",

@@ -23,7 +23,7 @@ from torch.nn import functional
 from avvp.models.output import ParserOutput
 
 if TYPE_CHECKING:
-    from avvp.training.dataset import Batch
+    from avvp.data.dataset import Batch
 
 
 class _Strict(BaseModel):

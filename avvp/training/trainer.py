@@ -25,11 +25,13 @@ import yaml
 from torch import nn
 from tqdm import tqdm
 
+from avvp.data.dataset import SplitDataset, resolve_feature_sources
 from avvp.data.labels import read_dense_labels, read_weak_labels
 from avvp.device import autocast, resolve_device
 from avvp.errors import InputError
 from avvp.evaluation.metrics import llp_scores
 from avvp.feature_identity import sources_identity
+from avvp.inference import decide, predict_probabilities
 from avvp.io import atomic_path, write_json
 from avvp.models import build_model
 from avvp.training.checkpoints import (
@@ -41,7 +43,6 @@ from avvp.training.checkpoints import (
     save_checkpoint,
 )
 from avvp.training.config import RunSettings, TrainConfig
-from avvp.training.dataset import SplitDataset, resolve_feature_sources
 from avvp.training.diagnostics import (
     LossGapTracker,
     attention_distribution,
@@ -50,7 +51,6 @@ from avvp.training.diagnostics import (
 )
 from avvp.training.losses import Objective
 from avvp.training.optimisation import Optimisation, build_optimisation
-from avvp.training.predict import decide, predict_probabilities
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 20

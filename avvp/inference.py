@@ -18,10 +18,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from avvp.data.dataset import SplitDataset
 from avvp.data.labels import CLASSES, segments_to_events, write_event_rows
 from avvp.device import autocast
 from avvp.io import atomic_path
-from avvp.training.dataset import SplitDataset
 
 
 @dataclass
