@@ -36,6 +36,8 @@ class Probabilities:
     modality_attention: np.ndarray
 
 
+FUSED_RULE = "fused"
+"""``rule`` of a checkpoint's ``decision`` record for the published rule (:func:`decide`)."""
 ARRAYS = ("global_prob", "audio_prob", "visual_prob", "frame_prob", "modality_attention")
 
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from avvp.data.features import FeatureStoreError, FeatureStoreWriter
 from avvp.device import autocast
-from avvp.errors import InputError
+from avvp.errors import InputError, first_items
 from avvp.io import VIDEO_SUFFIXES, read_text, read_tsv, write_tsv
 from extractors.decoding import load_audio, load_frames
 from extractors.networks import AUDIO, VIDEO, FeatureNetwork
@@ -233,11 +233,10 @@ class NothingExtractedError(InputError):
     """No clip of a shard could be extracted: the shard (and its manifest) are left as they were."""
 
     def __init__(self, output: Path, count: int, failures: Sequence[Failure]) -> None:
-        shown = "; ".join(f"{f.video_id}: {f.reason}" for f in failures[:3])
-        more = f" (+{len(failures) - 3} more)" if len(failures) > 3 else ""
+        shown = first_items([f"{f.video_id}: {f.reason}" for f in failures], 3, "; ")
         super().__init__(
             f"{output}: none of the {count} clip(s) could be extracted, so nothing was written and any "
-            f"earlier {output.name} is left as it was: {shown}{more}"
+            f"earlier {output.name} is left as it was: {shown}"
         )
 
 

@@ -139,9 +139,8 @@ def run(args: argparse.Namespace) -> int:
         page = render_page(result, windows.thumbnails, windows.thumbnail_times, windows.waveform)
         with atomic_path(args.output_dir / f"{video.stem}.html") as tmp:
             tmp.write_text(page, encoding="utf-8")
-        rows = timeline.events()
-        events["audio"] += rows["audio"]
-        events["visual"] += rows["visual"]
+        events["audio"] += timeline.events["audio"]
+        events["visual"] += timeline.events["visual"]
     write_event_rows(args.output_dir / "pred_audio.csv", events["audio"])
     write_event_rows(args.output_dir / "pred_visual.csv", events["visual"])
     write_manifest(args.output_dir / "failures.tsv", failures)

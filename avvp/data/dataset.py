@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from avvp.data.features import FeatureStore, FeatureStoreError, MissingFeaturesError
 from avvp.data.labels import NUM_SEGMENTS
-from avvp.errors import InputError
+from avvp.errors import InputError, first_items
 
 log = logging.getLogger(__name__)
 MAX_FEATURE_MAGNITUDE = 1e12
@@ -95,7 +95,7 @@ def _check_finite(path: Path, kind: str, video_ids: Sequence[str], array: np.nda
     bad = ~(np.isfinite(flat) & (np.abs(flat) <= MAX_FEATURE_MAGNITUDE)).all(axis=1)
     if bad.any():
         names = [video_ids[i] for i in np.flatnonzero(bad)]
-        shown = ", ".join(names[:5]) + (f", ... ({len(names) - 5} more)" if len(names) > 5 else "")
+        shown = first_items(names)
         raise FeatureStoreError(
             f"{path}: '{kind}' features of {len(names)} clip(s) hold NaN, inf or values beyond "
             f"+-{MAX_FEATURE_MAGNITUDE:g}: {shown}"

@@ -26,7 +26,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from avvp.errors import InputError
+from avvp.errors import InputError, first_items
 from avvp.io import atomic_path
 
 FEATURE_SHAPES: dict[str, tuple[int, int]] = {
@@ -49,7 +49,7 @@ class MissingFeaturesError(FeatureStoreError):
     """Some requested clips have no features of a kind in a store."""
 
     def __init__(self, path: str | Path, kind: str, missing: Sequence[str]) -> None:
-        shown = ", ".join(missing[:5]) + (f", ... ({len(missing) - 5} more)" if len(missing) > 5 else "")
+        shown = first_items(missing)
         super().__init__(f"{path}: {len(missing)} clip(s) have no '{kind}' features: {shown}")
         self.kind = kind
         self.missing = list(missing)
@@ -202,8 +202,8 @@ def _layout_problem(kind: str, group: h5py.Group) -> str | None:
         return f"has {video_ids.size} video ids for {features.shape[0]} feature rows"
     repeated = [name for name, count in Counter(video_ids[:]).items() if count > 1]
     if repeated:
-        shown = ", ".join((n.decode() if isinstance(n, bytes) else n) for n in repeated[:5])
-        return f"video ids are not unique: {shown}"
+        names = [n.decode() if isinstance(n, bytes) else n for n in repeated]
+        return f"video ids are not unique: {first_items(names)}"
     return None
 
 

@@ -9,12 +9,13 @@ has no audio (and so no audio-visual) events.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from avvp.data.labels import CLASSES, EventRow, segments_to_events
-from avvp.inference import Probabilities, decide
+from avvp.inference import FUSED_RULE, Probabilities, decide
 from extractors.windows import covering_count
 
 MODALITIES = ("audio", "visual")
@@ -32,6 +33,7 @@ class Timeline:
     positive: np.ndarray
     has_audio: bool
 
+    @cached_property
     def events(self) -> dict[str, list[EventRow]]:
         """Events per modality (``audio``, ``visual``, ``audio_visual``) as rows of whole segments."""
         tracks = {
@@ -51,7 +53,7 @@ def stitch(
     is positive where its probability is ``>= s`` and the class's fused video-level probability of its
     window is ``>= v``).
     """
-    if rule.get("rule", "fused") != "fused":
+    if rule.get("rule", FUSED_RULE) != FUSED_RULE:
         raise ValueError(f"decision rule {rule.get('rule')!r} is not supported by this parser")
     audio, visual = decide(probabilities, rule["segment"], rule["video"])
     segments = covering_count(duration, 1.0)
@@ -78,7 +80,7 @@ def _event_dict(row: EventRow, timeline: Timeline, modality: str) -> dict[str, A
 def timeline_result(timeline: Timeline, window_starts: list[float]) -> dict[str, Any]:
     """The JSON-ready description of a timeline: windows, per-second probabilities of the classes that have
     an event in either modality, and the events in seconds (see docs/parsing.md)."""
-    events = timeline.events()
+    events = timeline.events
     detected = sorted({row.label for rows in events.values() for row in rows}, key=CLASSES.index)
     columns = [CLASSES.index(label) for label in detected]
     segments = []

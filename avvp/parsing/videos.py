@@ -13,13 +13,12 @@ import torch
 from torch import nn
 
 from avvp.data.features import FEATURE_SHAPES, Standardization
-from avvp.feature_identity import check_feature_identity, record_standardization
-from avvp.inference import Probabilities, batch_probabilities
+from avvp.feature_identity import VOLATILE_ATTRS, check_feature_identity, record_standardization
+from avvp.inference import FUSED_RULE, Probabilities, batch_probabilities
 from avvp.parsing.networks import network_options
 from avvp.parsing.timeline import Timeline, stitch, timeline_result
 from avvp.torch_files import load_dict
 from avvp.training.checkpoints import (
-    FUSED_RULE,
     checkpoint_decision,
     checkpoint_features,
     model_from_payload,
@@ -70,7 +69,7 @@ def load_parser(
     }
     identity = {}
     for network in networks:
-        identity[network.kind] = {k: v for k, v in network.attrs.items() if k != "versions"}
+        identity[network.kind] = {k: v for k, v in network.attrs.items() if k not in VOLATILE_ATTRS}
         if recorded is not None:
             actual = {**network.attrs, "standardization": recorded[network.kind].get("standardization")}
             check_feature_identity(
@@ -83,8 +82,8 @@ def load_parser(
 def model_inputs(parser: Parser, windows: VideoWindows) -> dict[str, torch.Tensor]:
     """The model's inputs (W, T, D) per kind: the windows' features scaled as the checkpoint's were.
 
-    A kind the video lacks (VGGish without an audio track) is filled with the training features' mean
-    (zeros after standardisation; zeros for raw features): its predictions are not used.
+    A kind the video lacks (VGGish without an audio track) is filled with zeros (the training features'
+    mean when they were standardised) so the model can run; its predictions are not used.
     """
     count = len(windows.window_starts)
     inputs = {}

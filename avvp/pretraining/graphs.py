@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from avvp.data.features import FeatureStore
 from avvp.data.labels import NUM_SEGMENTS
-from avvp.errors import InputError
+from avvp.errors import InputError, first_items
 from avvp.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,6 @@ VISUAL_KIND = "resnet152"
 AUDIO_KIND = "vggish"
 CHUNK_CLIPS = 256
 """Clips read per chunk: ResNet152 features of 256 clips are 168 MB in float32."""
-SHOWN_IDS = 5
 _STRING = h5py.string_dtype("utf-8")
 
 
@@ -166,11 +165,6 @@ def graph_summary(graphs: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _shown(video_ids: Sequence[str]) -> str:
-    more = len(video_ids) - SHOWN_IDS
-    return ", ".join(video_ids[:SHOWN_IDS]) + (f", ... ({more} more)" if more > 0 else "")
-
-
 def select_clips(store: FeatureStore, requested: Sequence[str] | None = None) -> tuple[list[str], int]:
     """The clips of ``requested`` (default: every clip of the store) having both kinds, and how many lack one.
 
@@ -192,10 +186,10 @@ def select_clips(store: FeatureStore, requested: Sequence[str] | None = None) ->
             len(candidates),
             len(no_visual),
             VISUAL_KIND,
-            _shown(no_visual),
+            first_items(no_visual),
             len(no_audio),
             AUDIO_KIND,
-            _shown(no_audio),
+            first_items(no_audio),
         )
     used = sorted((vid for vid in candidates if vid not in skipped), key=visual_row.__getitem__)
     return used, len(skipped)
@@ -348,6 +342,6 @@ class GraphStore:
         missing = [vid for vid in video_ids if vid not in self._row]
         if missing:
             raise GraphStoreError(
-                f"{self.path}: {len(missing)} clip(s) have no grounding graph: {_shown(missing)}"
+                f"{self.path}: {len(missing)} clip(s) have no grounding graph: {first_items(missing)}"
             )
         return self._graphs[np.array([self._row[vid] for vid in video_ids], dtype=np.intp)]

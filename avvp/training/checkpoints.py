@@ -22,7 +22,7 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from avvp.errors import InputError
+from avvp.errors import InputError, first_items
 from avvp.io import atomic_path
 from avvp.models import ModelConfig, build_model
 from avvp.torch_files import load_dict
@@ -41,8 +41,6 @@ LEGACY_HAN_PREFIXES = {
 }
 """Key prefix in an ``avvp-parser/1`` checkpoint -> prefix in the parser (other keys are unchanged)."""
 CHECKPOINT_FORMATS = ("native", "official-han")
-FUSED_RULE = "fused"
-"""``rule`` of a ``decision`` record for the published rule (:func:`avvp.inference.decide`)."""
 
 OFFICIAL_HAN_PREFIXES = {
     "fc_a.": "projections.audio.",
@@ -162,18 +160,16 @@ def load_weights(path: Path, model: nn.Module, state_dict: dict[str, torch.Tenso
         for k, v in expected.items()
         if k in state_dict and state_dict[k].shape != v.shape
     ]
-    problems = []
-    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)):
-        if items:
-            problems.append(
-                f"{label}: {', '.join(items[:4])}" + (f" (+{len(items) - 4})" if len(items) > 4 else "")
-            )
+    problems = [
+        f"{label}: {first_items(items, 4)}"
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape))
+        if items
+    ]
     if problems:
         raise InputError(f"{path}: checkpoint does not fit the model architecture ({'; '.join(problems)})")
     broken = [k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if broken:
-        shown = ", ".join(broken[:4]) + (f" (+{len(broken) - 4})" if len(broken) > 4 else "")
-        raise InputError(f"{path}: the checkpoint holds NaN or infinite weights in {shown}")
+        raise InputError(f"{path}: the checkpoint holds NaN or infinite weights in {first_items(broken, 4)}")
     model.load_state_dict(state_dict)
 
 
@@ -233,7 +229,7 @@ def map_official_han(
         else:
             foreign.append(key)
     if foreign:
-        shown = ", ".join(foreign[:4]) + (f" (+{len(foreign) - 4})" if len(foreign) > 4 else "")
+        shown = first_items(foreign, 4)
         raise InputError(f"{path}: not an official HAN (MMIL_Net) state dict; unexpected keys: {shown}")
     return mapped, ignored
 

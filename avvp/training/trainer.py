@@ -31,11 +31,10 @@ from avvp.device import autocast, resolve_device
 from avvp.errors import InputError
 from avvp.evaluation.metrics import llp_scores
 from avvp.feature_identity import sources_identity
-from avvp.inference import decide, predict_probabilities
+from avvp.inference import FUSED_RULE, decide, predict_probabilities
 from avvp.io import atomic_path, write_json
 from avvp.models import build_model
 from avvp.training.checkpoints import (
-    FUSED_RULE,
     load_pretrained_encoder,
     load_weights,
     native_payload,
