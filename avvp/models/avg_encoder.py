@@ -14,6 +14,7 @@ from torch import nn
 
 from avvp.data.features import FEATURE_SHAPES
 from avvp.data.labels import NUM_SEGMENTS
+from avvp.models.projections import per_second
 
 
 class AVGEncoderConfig(BaseModel):
@@ -41,6 +42,8 @@ class AVGEncoder(nn.Module):
     ResNet152 frames are averaged per second first (k = 1 when they already are).
     """
 
+    feature_kinds: tuple[str, ...] = ("vggish", "resnet152")
+
     def __init__(self, config: AVGEncoderConfig) -> None:
         super().__init__()
         self.config = config
@@ -56,12 +59,9 @@ class AVGEncoder(nn.Module):
         )
         self.transformer = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
 
-    feature_kinds: tuple[str, ...] = ("vggish", "resnet152")
-
     def forward(self, features: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Contextual audio and visual snippet embeddings (B, 10, d) each of ``vggish`` and ``resnet152``."""
-        b, n, dim = features["resnet152"].shape
-        frames = features["resnet152"].reshape(b, NUM_SEGMENTS, n // NUM_SEGMENTS, dim).mean(dim=2)
+        frames = per_second(features["resnet152"])
         positions = self.position.weight  # (10, d)
         audio = self.audio(features["vggish"]) + positions + self.modality.weight[0]
         visual = self.visual(frames) + positions + self.modality.weight[1]

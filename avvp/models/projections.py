@@ -9,6 +9,12 @@ from avvp.data.features import FEATURE_SHAPES
 from avvp.data.labels import NUM_SEGMENTS
 
 
+def per_second(frames: torch.Tensor) -> torch.Tensor:
+    """Mean of each second's frames: (B, 10*k, D) -> (B, 10, D) (unchanged when k = 1)."""
+    b, n, dim = frames.shape
+    return frames.reshape(b, NUM_SEGMENTS, n // NUM_SEGMENTS, dim).mean(dim=2)
+
+
 class InputProjections(nn.Module):
     """``a = W_a x_audio``; ``v = W_f [W_r mean_k(x_frames) ; W_m x_motion]`` (B, T, d) each.
 
@@ -36,7 +42,5 @@ class InputProjections(nn.Module):
 
         Returns audio and visual segments, (B, 10, d) each.
         """
-        b, n, dim = frames.shape
-        per_second = frames.reshape(b, NUM_SEGMENTS, n // NUM_SEGMENTS, dim).mean(dim=2)
-        fused = torch.cat((self.frames(per_second), self.motion(motion)), dim=-1)
+        fused = torch.cat((self.frames(per_second(frames)), self.motion(motion)), dim=-1)
         return self.audio(audio), self.visual_fusion(fused)
