@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from avvp.data.dataset import SplitDataset
 from avvp.data.labels import CLASSES, segments_to_events, write_event_rows
+from avvp.decision_rules import DECISION_RULES, FUSED_RULE, MODALITY_RULE, DecisionRule
 from avvp.device import autocast
 from avvp.io import atomic_path
 
@@ -36,8 +37,6 @@ class Probabilities:
     modality_attention: np.ndarray
 
 
-FUSED_RULE = "fused"
-"""``rule`` of a checkpoint's ``decision`` record for the published rule (:func:`decide`)."""
 ARRAYS = ("global_prob", "audio_prob", "visual_prob", "frame_prob", "modality_attention")
 
 
@@ -72,16 +71,26 @@ def predict_probabilities(
 
 
 def decide(
-    probabilities: Probabilities, segment: float = 0.5, video: float = 0.5
+    probabilities: Probabilities, segment: float = 0.5, video: float = 0.5, rule: DecisionRule = FUSED_RULE
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The published decision rule: boolean audio and visual segment matrices ``(N, 10, 25)``.
+    """Boolean audio and visual segment matrices ``(N, 10, 25)`` under a decision rule.
 
-    A segment is positive for a class where its modality's segment probability is ``>= segment`` and the
-    fused video-level probability of the class is ``>= video``.
+    A segment is positive for a class where its modality's segment probability is ``>= segment`` and a
+    video-level probability of the class is ``>= video``: the fused ``global_prob`` for both modalities
+    under ``fused`` (the published HAN rule), the modality's own ``audio_prob`` / ``visual_prob`` under
+    ``modality`` (JoMoLD's rule).
     """
-    video_positive = (probabilities.global_prob >= video)[:, None, :]
+    if rule == FUSED_RULE:
+        audio_video = visual_video = probabilities.global_prob
+    elif rule == MODALITY_RULE:
+        audio_video, visual_video = probabilities.audio_prob, probabilities.visual_prob
+    else:
+        raise ValueError(f"unknown decision rule {rule!r}; known: {', '.join(DECISION_RULES)}")
     segments = probabilities.frame_prob >= segment
-    return segments[:, :, 0] & video_positive, segments[:, :, 1] & video_positive
+    return (
+        segments[:, :, 0] & (audio_video >= video)[:, None, :],
+        segments[:, :, 1] & (visual_video >= video)[:, None, :],
+    )
 
 
 def write_probabilities(path: str | Path, probabilities: Probabilities) -> None:
@@ -95,11 +104,16 @@ def write_probabilities(path: str | Path, probabilities: Probabilities) -> None:
 
 
 def write_predictions(
-    output_dir: str | Path, probabilities: Probabilities, segment: float = 0.5, video: float = 0.5
+    output_dir: str | Path,
+    probabilities: Probabilities,
+    segment: float = 0.5,
+    video: float = 0.5,
+    rule: DecisionRule = FUSED_RULE,
 ) -> dict[str, Path]:
-    """Write ``pred_audio.csv``, ``pred_visual.csv`` and ``probabilities.h5``; returns their paths."""
+    """Write ``pred_audio.csv``, ``pred_visual.csv`` (decided by :func:`decide`) and ``probabilities.h5``;
+    returns their paths."""
     output_dir = Path(output_dir)
-    audio, visual = decide(probabilities, segment, video)
+    audio, visual = decide(probabilities, segment, video, rule)
     paths = {
         "pred_audio": output_dir / "pred_audio.csv",
         "pred_visual": output_dir / "pred_visual.csv",

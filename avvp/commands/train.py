@@ -60,9 +60,10 @@ def run(args: argparse.Namespace) -> int:
     config.require_paths(str(args.config))
     if args.seeds:
         summary = train_seeds(config, parse_seeds(args.seeds), resume=args.resume, overwrite=args.overwrite)
-        mean, std = summary["mean"]["segment"]["type"], summary["std"]["segment"]["type"]
-        log.info("seeds %s: val segment Type@AV %.2f +- %.2f", args.seeds, mean, std)
+        level, metric = config.selection.level, config.selection.metric
+        mean, std = summary["mean"][level][metric], summary["std"][level][metric]
+        log.info("seeds %s: val %s %.2f +- %.2f", args.seeds, config.selection.name, mean, std)
     else:
         best = train(config, resume=args.resume, overwrite=args.overwrite)
-        log.info("best epoch %d: val segment Type@AV %.2f", best["epoch"], best["score"])
+        log.info("best epoch %d: val %s %.2f", best["epoch"], config.selection.name, best["score"])
     return 0

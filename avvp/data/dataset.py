@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +32,17 @@ LOAD_CHUNK = 256
 
 @dataclass
 class Batch:
-    """A batch of ``B`` clips: ``index`` (B,) rows in the split, ``features`` by kind, weak ``labels`` (B, 25)."""
+    """A batch of ``B`` clips: ``index`` (B,) rows in the split, ``features`` by kind, weak ``labels`` (B, 25).
+
+    ``dropped`` maps a modality (``audio``, ``visual``) to a bool (B, 25) mask of weak labels a label
+    denoising procedure removed from that modality's targets for this step (empty: none removed).
+    """
 
     index: torch.Tensor
     video_ids: list[str]
     features: dict[str, torch.Tensor]
     labels: torch.Tensor
+    dropped: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def to(self, device: torch.device) -> Batch:
         """The batch on ``device`` (non-blocking copies, useful with pinned memory)."""
@@ -46,6 +51,7 @@ class Batch:
             video_ids=self.video_ids,
             features={k: v.to(device, non_blocking=True) for k, v in self.features.items()},
             labels=self.labels.to(device, non_blocking=True),
+            dropped={k: v.to(device, non_blocking=True) for k, v in self.dropped.items()},
         )
 
     def pin_memory(self) -> Batch:

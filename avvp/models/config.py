@@ -28,6 +28,13 @@ class ModalitySwitch(_Strict):
     visual: bool = False
 
 
+class ModalityRates(_Strict):
+    """A dropout rate per modality."""
+
+    audio: float = Field(0.0, ge=0.0, lt=1.0)
+    visual: float = Field(0.0, ge=0.0, lt=1.0)
+
+
 class DiscriminatorConfig(_Strict):
     """The adversarial modality discriminator head (Lamba et al., section 3.1)."""
 
@@ -68,6 +75,10 @@ class ParserConfig(_Strict):
     skip: ModalitySwitch = Field(
         default_factory=ModalitySwitch,
         description="skip connection around a modality's cross-modal attention",
+    )
+    segment_dropout: ModalityRates = Field(
+        default_factory=ModalityRates,
+        description="dropout on each modality's aggregated segments before the MMIL pooling (JoMoLD: visual 0.5)",
     )
     heads: HeadsConfig = Field(default_factory=HeadsConfig)
     input_encoder: InputEncoderConfig | None = Field(

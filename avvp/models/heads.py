@@ -1,7 +1,9 @@
-"""Optional heads on the aggregated segment features, by name (``model.heads`` in the config).
+"""Optional heads on the segment features, by name (``model.heads`` in the config).
 
-A head maps the aggregated ``audio`` and ``visual`` segments (B, T, D) that enter the MMIL pooling to one
-tensor, stored under its name in :attr:`ParserOutput.heads` for the loss terms that use it.
+A head maps ``audio`` and ``visual`` segments (B, T, D) to one tensor, stored under its name in
+:attr:`ParserOutput.heads` for the loss terms and training procedures that use it. Its ``reads`` attribute
+says which segments: ``"aggregated"`` (the block's output, before the MMIL pooling) or ``"projected"`` (the
+input projections, before any attention).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class ModalityDiscriminator(nn.Module):
     ``G_m(f) = W_2 ReLU(W_1 f)`` gives one logit per segment feature ``f`` (B, T, D) for "is visual";
     returns the logits (B, T, 2) with the modality axis ordered (audio, visual), like ``frame_prob``.
     """
+
+    reads = "aggregated"
 
     def __init__(self, d_model: int, config: DiscriminatorConfig) -> None:
         super().__init__()

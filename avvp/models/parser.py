@@ -39,18 +39,30 @@ class Parser(nn.Module):
             self.projections = InputProjections(config.d_model, encoder.d_model, encoder.d_model)
             self.input_encoder.requires_grad_(encoder.trainable)
         self.block = BLOCKS[config.block](config)
+        self.audio_dropout = nn.Dropout(config.segment_dropout.audio)
+        self.visual_dropout = nn.Dropout(config.segment_dropout.visual)
         self.pooling = AttentiveMMILPooling(config.d_model, NUM_CLASSES)
         self.heads = build_heads(config.heads, config.d_model)
 
-    def forward(self, features: dict[str, torch.Tensor]) -> ParserOutput:
-        """Parse a batch: ``features`` as in the class docstring; returns a :class:`ParserOutput`."""
+    def forward(self, features: dict[str, torch.Tensor], cross_modal: bool = True) -> ParserOutput:
+        """Parse a batch: ``features`` as in the class docstring; returns a :class:`ParserOutput`.
+
+        ``cross_modal=False`` runs the block without its cross-modal attention (JoMoLD's noise estimation
+        and its denoising losses). The aggregated segments feed the heads and the output's embeddings as
+        they are; the MMIL pooling sees them after the configured per-modality dropout. Each head reads
+        the segments it names: ``projected`` (before the block) or ``aggregated`` (after it).
+        """
         if self.input_encoder is None:
             audio, frames = features["vggish"], features["resnet152"]
         else:
             audio, frames = self.input_encoder(features)
-        audio, visual = self.block(*self.projections(audio, frames, features["r2plus1d"]))
-        output = self.pooling(audio, visual)
-        output.heads = {name: head(audio, visual) for name, head in self.heads.items()}
+        projected = self.projections(audio, frames, features["r2plus1d"])
+        aggregated = self.block(*projected, cross_modal=cross_modal)
+        audio, visual = aggregated
+        output = self.pooling(self.audio_dropout(audio), self.visual_dropout(visual))
+        output.audio_embedding, output.visual_embedding = audio, visual
+        segments = {"projected": projected, "aggregated": aggregated}
+        output.heads = {name: head(*segments[head.reads]) for name, head in self.heads.items()}
         return output
 
     def train(self, mode: bool = True) -> Parser:

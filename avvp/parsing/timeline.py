@@ -49,13 +49,11 @@ def stitch(
 ) -> Timeline:
     """The timeline of a video whose windows (in order) gave ``probabilities`` (W clips).
 
-    ``rule`` is the checkpoint's decision rule: ``{"rule": "fused", "segment": s, "video": v}`` (a segment
-    is positive where its probability is ``>= s`` and the class's fused video-level probability of its
-    window is ``>= v``).
+    ``rule`` is the checkpoint's decision rule, e.g. ``{"rule": "fused", "segment": s, "video": v}`` (a
+    segment is positive where its probability is ``>= s`` and the class's video-level probability of its
+    window, fused or its modality's as the rule says, is ``>= v``; see :func:`avvp.inference.decide`).
     """
-    if rule.get("rule", FUSED_RULE) != FUSED_RULE:
-        raise ValueError(f"decision rule {rule.get('rule')!r} is not supported by this parser")
-    audio, visual = decide(probabilities, rule["segment"], rule["video"])
+    audio, visual = decide(probabilities, rule["segment"], rule["video"], rule.get("rule", FUSED_RULE))
     segments = covering_count(duration, 1.0)
     positive = np.stack((audio, visual), axis=2).reshape(-1, 2, len(CLASSES))[:segments]
     prob = probabilities.frame_prob.reshape(-1, 2, len(CLASSES))[:segments]

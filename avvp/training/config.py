@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from avvp.config_files import read_config_file
 from avvp.data.annotations import GT_AUDIO, GT_VISUAL, SPLIT_FILES
 from avvp.data.features import FEATURE_SHAPES
+from avvp.decision_rules import DecisionRule
 from avvp.errors import InputError
 from avvp.models import ModelConfig
+from avvp.training.denoising import DenoisingConfig
 from avvp.training.losses import HEADS_NEEDED, LossConfig
 
 DEFAULT_SPLIT_FILES = {
@@ -54,10 +56,30 @@ class OptimizerConfig(_Strict):
 
 
 class Thresholds(_Strict):
-    """Decision rule: a segment is positive where its probability and its class's fused video probability pass."""
+    """Decision rule: a segment is positive where its probability and its class's video probability pass.
 
+    ``rule`` says which video probability: ``fused`` (HAN's fused probability, both modalities) or
+    ``modality`` (each modality's own, as JoMoLD); see :func:`avvp.inference.decide`.
+    """
+
+    rule: DecisionRule = Field("fused", description="fused | modality")
     segment: float = Field(0.5, gt=0.0, lt=1.0)
     video: float = Field(0.5, ge=0.0, lt=1.0)
+
+
+class Selection(_Strict):
+    """Model selection: the validation metric whose best epoch is kept as ``best.pt`` (ties: later epoch)."""
+
+    level: Literal["segment", "event"] = "segment"
+    metric: Literal["audio", "visual", "audio_visual", "type", "event"] = Field(
+        "type", description="audio, visual, audio_visual, type (Type@AV) or event (Event@AV)"
+    )
+
+    @property
+    def name(self) -> str:
+        """How the selection is written in logs and files, e.g. ``segment Type@AV``."""
+        names = {"audio": "audio", "visual": "visual", "audio_visual": "audio-visual"}
+        return f"{self.level} {names.get(self.metric, self.metric.capitalize() + '@AV')}"
 
 
 class RunSettings(_Strict):
@@ -104,6 +126,10 @@ class TrainConfig(RunSettings):
     model: ModelConfig = Field(default_factory=ModelConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    selection: Selection = Field(default_factory=Selection)
+    denoising: DenoisingConfig | None = Field(
+        None, description="JoMoLD's joint-modal label denoising of the modality targets (null: none)"
+    )
     eval_batch_size: int = Field(256, gt=0)
     attention_bins: int = Field(20, gt=1, description="histogram bins of the attention diagnostics")
 

@@ -43,11 +43,19 @@ class LabelSmoothing(_Strict):
         return getattr(self, modality) if modality in smoothed[self.variant] else 0.0
 
 
+class ContrastiveConfig(_Strict):
+    """The segment-level audio-visual contrastive term (JoMoLD's ``L_nce``)."""
+
+    temperature: float = Field(0.2, gt=0.0, description="divides the cosine similarities")
+    smoothing: float = Field(0.1, ge=0.0, lt=1.0, description="target mass spread over the other segments")
+
+
 class LossConfig(_Strict):
     """Weighted loss terms (names from :data:`LOSS_TERMS`) and label smoothing (``loss:`` of a training config)."""
 
     terms: dict[str, float] = Field(default_factory=lambda: {"wsl": 1.0, "audio": 1.0, "visual": 1.0})
     label_smoothing: LabelSmoothing = Field(default_factory=LabelSmoothing)
+    contrastive: ContrastiveConfig = Field(default_factory=ContrastiveConfig)
     clamp: float = Field(1e-7, ge=0.0, lt=0.5, description="probabilities are clamped to [clamp, 1-clamp]")
 
     @model_validator(mode="after")
@@ -71,22 +79,60 @@ def smooth_labels(labels: torch.Tensor, amount: float) -> torch.Tensor:
     return (1.0 - amount) * labels + amount / 2.0
 
 
-class VideoBCE:
-    """Binary cross-entropy between a video-level probability of the output (B, C) and smoothed weak labels.
+def modality_targets(batch: Batch, modality: str | None, smoothing: float) -> torch.Tensor:
+    """Targets (B, C) of one modality's video-level probability (``None``: the fused one).
 
-    ``field`` names the :class:`ParserOutput` attribute; probabilities are clamped to ``[clamp, 1-clamp]``
-    and computed in float32 (safe under mixed precision). The mean runs over batch and classes.
+    The smoothed weak labels, set to 0 where a denoising procedure removed the label from ``modality``
+    (``batch.dropped``), as JoMoLD's refined labels ``Y^a``, ``Y^v``.
+    """
+    targets = smooth_labels(batch.labels, smoothing)
+    dropped = batch.dropped.get(modality) if modality is not None else None
+    return targets if dropped is None else targets.masked_fill(dropped, 0.0)
+
+
+class VideoBCE:
+    """Binary cross-entropy between a video-level probability of the output (B, C) and its targets.
+
+    ``field`` names the :class:`ParserOutput` attribute and ``modality`` the targets
+    (:func:`modality_targets`; ``None`` for the fused probability, whose targets are the weak labels);
+    probabilities are clamped to ``[clamp, 1-clamp]`` and computed in float32 (safe under mixed
+    precision). The mean runs over batch and classes.
     """
 
-    def __init__(self, field: str, smoothing: float, clamp: float) -> None:
+    def __init__(self, field: str, modality: str | None, smoothing: float, clamp: float) -> None:
         self.field = field
+        self.modality = modality
         self.smoothing = smoothing
         self.clamp = clamp
 
     def __call__(self, output: ParserOutput, batch: Batch) -> torch.Tensor:
         """The loss of one batch (a scalar tensor)."""
         prob = getattr(output, self.field).float().clamp(self.clamp, 1.0 - self.clamp)
-        return functional.binary_cross_entropy(prob, smooth_labels(batch.labels, self.smoothing))
+        return functional.binary_cross_entropy(prob, modality_targets(batch, self.modality, self.smoothing))
+
+
+class SegmentContrastiveLoss:
+    """JoMoLD's segment-level audio-visual contrastive term ``L_nce`` on the aggregated segments.
+
+    For clip ``b`` and audio segment ``t``, ``p_t = softmax_u(cos(a_t, v_u) / temperature)`` over the
+    clip's ``T`` visual segments; the target ``q_t`` puts ``1 - smoothing`` on ``u = t`` and
+    ``smoothing / (T - 1)`` on each other segment, and the loss is ``-mean_{b,t} log(sum_u q_t[u] p_t[u])``
+    (the log of the expected target probability, as the original code computes it; not a cross-entropy).
+    """
+
+    def __init__(self, temperature: float, smoothing: float) -> None:
+        self.temperature = temperature
+        self.smoothing = smoothing
+
+    def __call__(self, output: ParserOutput, batch: Batch) -> torch.Tensor:
+        """The loss of one batch (a scalar tensor)."""
+        audio = functional.normalize(output.audio_embedding.float(), dim=-1)
+        visual = functional.normalize(output.visual_embedding.float(), dim=-1)
+        prob = torch.softmax(audio @ visual.transpose(1, 2) / self.temperature, dim=-1)  # (B, T, T)
+        segments = prob.shape[-1]
+        eye = torch.eye(segments, device=prob.device, dtype=prob.dtype)
+        target = eye * (1.0 - self.smoothing) + (1.0 - eye) * self.smoothing / (segments - 1)
+        return -torch.log((target * prob).sum(dim=-1)).mean()
 
 
 class ModalityAdversarialLoss:
@@ -119,10 +165,20 @@ class ModalityAdversarialLoss:
 
 
 LOSS_TERMS: dict[str, tuple[str, Callable[[LossConfig], LossTerm]]] = {
-    "wsl": ("L_wsl", lambda cfg: VideoBCE("global_prob", 0.0, cfg.clamp)),
-    "audio": ("L_a", lambda cfg: VideoBCE("audio_prob", cfg.label_smoothing.amount("audio"), cfg.clamp)),
-    "visual": ("L_v", lambda cfg: VideoBCE("visual_prob", cfg.label_smoothing.amount("visual"), cfg.clamp)),
+    "wsl": ("L_wsl", lambda cfg: VideoBCE("global_prob", None, 0.0, cfg.clamp)),
+    "audio": (
+        "L_a",
+        lambda cfg: VideoBCE("audio_prob", "audio", cfg.label_smoothing.amount("audio"), cfg.clamp),
+    ),
+    "visual": (
+        "L_v",
+        lambda cfg: VideoBCE("visual_prob", "visual", cfg.label_smoothing.amount("visual"), cfg.clamp),
+    ),
     "modality_adversarial": ("L_ad", lambda cfg: ModalityAdversarialLoss()),
+    "contrastive": (
+        "L_nce",
+        lambda cfg: SegmentContrastiveLoss(cfg.contrastive.temperature, cfg.contrastive.smoothing),
+    ),
 }
 """Config name -> (name in logs, factory from the loss config)."""
 

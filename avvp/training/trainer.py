@@ -1,9 +1,9 @@
 """The training loop: Adam + step schedule, per-epoch validation, model selection, checkpoints, resume.
 
 One run writes into ``output_dir``: ``config.yaml`` (the validated config), ``last.pt`` (full training
-state, every epoch), ``best.pt`` (native model checkpoint of the epoch with the highest segment-level
-Type@AV on the validation split; both checkpoints record the identity of the features and the decision
-rule), ``val_metrics.json`` (that epoch's metrics), ``history.jsonl`` (one line
+state, every epoch), ``best.pt`` (native model checkpoint of the epoch with the best validation score,
+``selection`` in the config: segment-level Type@AV by default; both checkpoints record the identity of the
+features and the decision rule), ``val_metrics.json`` (that epoch's metrics), ``history.jsonl`` (one line
 per epoch: losses, learning rate, timings, validation metrics), ``loss_gaps.jsonl`` and
 ``attention.json``/``attention.npz`` (diagnostics of :mod:`avvp.training.diagnostics`, attention on the
 validation split under the best model). Every file is replaced atomically.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -25,15 +26,15 @@ import yaml
 from torch import nn
 from tqdm import tqdm
 
-from avvp.data.dataset import SplitDataset, resolve_feature_sources
+from avvp.data.dataset import Batch, SplitDataset, resolve_feature_sources
 from avvp.data.labels import read_dense_labels, read_weak_labels
 from avvp.device import autocast, resolve_device
 from avvp.errors import InputError
 from avvp.evaluation.metrics import llp_scores
 from avvp.feature_identity import sources_identity
-from avvp.inference import FUSED_RULE, decide, predict_probabilities
+from avvp.inference import decide, predict_probabilities
 from avvp.io import atomic_path, write_json
-from avvp.models import build_model
+from avvp.models import ParserOutput, build_model
 from avvp.training.checkpoints import (
     load_pretrained_encoder,
     load_weights,
@@ -42,6 +43,7 @@ from avvp.training.checkpoints import (
     save_checkpoint,
 )
 from avvp.training.config import RunSettings, TrainConfig
+from avvp.training.denoising import LabelDenoising
 from avvp.training.diagnostics import (
     LossGapTracker,
     attention_distribution,
@@ -54,8 +56,6 @@ from avvp.training.optimisation import Optimisation, build_optimisation
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 20
 """Training steps between progress-bar loss updates."""
-SELECTION_METRIC = ("segment", "type")
-"""Model selection: segment-level Type@AV on the validation split (ties go to the later epoch)."""
 
 RESUME_FREE_KEYS = (
     "epochs",
@@ -110,6 +110,12 @@ def load_data(config: TrainConfig, kinds: tuple[str, ...]) -> tuple[SplitDataset
     return train_set, ValidationData(val_set, gt_audio, gt_visual)
 
 
+StepMonitors = dict[str, torch.Tensor]
+"""Scalars a procedure reports for one step (logged as epoch means beside the losses, never optimised)."""
+Modulation = Callable[[nn.Module, ParserOutput, Batch], StepMonitors]
+"""A gradient procedure run after the backward pass and before the update, on unscaled gradients."""
+
+
 def train_epoch(
     model: nn.Module,
     loader: torch.utils.data.DataLoader,
@@ -117,13 +123,18 @@ def train_epoch(
     optimisation: Optimisation,
     mixed_precision: bool,
     desc: str,
+    first_step: int = 0,
+    denoising: LabelDenoising | None = None,
+    modulation: Modulation | None = None,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """One pass over ``loader``: ``objective(model(batch.features), batch)`` minimised step by step.
 
-    Returns the epoch record (mean of each loss term, of each monitor and of the total ``loss``, ``steps``,
-    ``seconds``, ``data_seconds`` spent waiting for batches) and each such value per step ``(steps,)``. Loss values
-    stay on the device until the end of the epoch (no per-step synchronisation on CUDA, except for the
-    progress bar every :data:`PROGRESS_EVERY` steps).
+    ``first_step`` is the 0-based global index of the epoch's first step. ``denoising`` removes labels from
+    each batch before its forward pass; ``modulation`` changes the gradients before each update. Returns
+    the epoch record (mean of each loss term, of each monitor and of the total ``loss``, ``steps``,
+    ``seconds``, ``data_seconds`` spent waiting for batches) and each such value per step ``(steps,)``.
+    Values stay on the device until the end of the epoch (no per-step synchronisation on CUDA, except for
+    the progress bar every :data:`PROGRESS_EVERY` steps).
     """
     model.train()
     per_step: list[torch.Tensor] = []
@@ -134,15 +145,22 @@ def train_epoch(
     for step, batch in enumerate(progress, start=1):
         data_seconds += perf_counter() - tick
         batch = batch.to(optimisation.device)
+        monitors: StepMonitors = {}
+        if denoising is not None:
+            batch, monitors = denoising(model, batch, first_step + step - 1, len(loader), mixed_precision)
         with autocast(optimisation.device, mixed_precision):
             output = model(batch.features)
         total, terms = objective(output, batch)
         optimisation.optimizer.zero_grad(set_to_none=True)
         optimisation.scaler.scale(total).backward()
+        if modulation is not None:
+            optimisation.scaler.unscale_(optimisation.optimizer)
+            monitors.update(modulation(model, output, batch))
         optimisation.scaler.step(optimisation.optimizer)
         optimisation.scaler.update()
+        terms.update(monitors)
         names = ["loss", *terms]
-        per_step.append(torch.stack([total.detach(), *terms.values()]).float())
+        per_step.append(torch.stack([total.detach(), *(value.detach() for value in terms.values())]).float())
         if step % PROGRESS_EVERY == 0:
             progress.set_postfix(loss=f"{float(total.detach()):.4f}")
         tick = perf_counter()
@@ -160,7 +178,8 @@ def validate(
     probabilities = predict_probabilities(
         model, data.dataset, device, config.eval_batch_size, config.mixed_precision, "validating"
     )
-    audio, visual = decide(probabilities, config.thresholds.segment, config.thresholds.video)
+    thresholds = config.thresholds
+    audio, visual = decide(probabilities, thresholds.segment, thresholds.video, thresholds.rule)
     return llp_scores(audio, visual, data.gt_audio, data.gt_visual), probabilities.modality_attention
 
 
@@ -211,11 +230,14 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         log.warning("model.input_encoder has no pretrained_encoder: it starts from random weights")
     train_set, val_data = load_data(config, model.feature_kinds)
     features = sources_identity(train_set.sources)
-    decision = {"rule": FUSED_RULE, **config.thresholds.model_dump(mode="json")}
+    decision = config.thresholds.model_dump(mode="json")
     model.to(device)
     mixed_precision = config.mixed_precision and device.type == "cuda"
     optimisation = build_optimisation(model.parameters(), config.optimizer, device, mixed_precision)
     objective = Objective(config.loss)
+    denoising = (
+        LabelDenoising(config.denoising, config.loss, device) if config.denoising is not None else None
+    )
     gaps = LossGapTracker()
     history: list[dict[str, Any]] = []
     gap_records: list[dict[str, Any]] = []
@@ -235,21 +257,29 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         lr = optimisation.lr
         loader = epoch_batches(train_set, config, epoch, device)
         record, step_losses = train_epoch(
-            model, loader, objective, optimisation, mixed_precision, f"epoch {epoch}/{config.epochs}"
+            model,
+            loader,
+            objective,
+            optimisation,
+            mixed_precision,
+            f"epoch {epoch}/{config.epochs}",
+            first_step=(epoch - 1) * len(loader),
+            denoising=denoising,
         )
         optimisation.scheduler.step()
         start = perf_counter()
         metrics, attention = validate(model, val_data, config, device)
-        score = metrics[SELECTION_METRIC[0]][SELECTION_METRIC[1]]
+        score = metrics[config.selection.level][config.selection.metric]
         record = {"epoch": epoch, "lr": lr, **record, "val_seconds": perf_counter() - start}
         record["val"] = {"segment": metrics["segment"], "event": metrics["event"]}
         history.append(record)
         gap_records.append(gaps.add_epoch(epoch, step_losses))
         log.info(
-            "epoch %d: loss %.4f (%s), val segment Type@AV %.2f, %.1f s",
+            "epoch %d: loss %.4f (%s), val %s %.2f, %.1f s",
             epoch,
             record["loss"],
             ", ".join(f"{n} {record[n]:.4f}" for n in step_losses if n != "loss"),
+            config.selection.name,
             score,
             record["seconds"],
         )
@@ -257,7 +287,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
             best = {"epoch": epoch, "score": score, "metrics": metrics}
             save_checkpoint(output_dir / "best.pt", native_payload(model, epoch, metrics, features, decision))
             write_json(
-                output_dir / "val_metrics.json", {"epoch": epoch, "selection": "segment Type@AV", **metrics}
+                output_dir / "val_metrics.json",
+                {"epoch": epoch, "selection": config.selection.name, **metrics},
             )
             write_attention(output_dir, attention_distribution(attention, config.attention_bins), "val")
         write_jsonl(output_dir / "history.jsonl", history)
@@ -292,7 +323,7 @@ def train_seeds(config: TrainConfig, seeds: list[int], resume: bool = False, ove
         runs[seed] = train(run_config, resume=resume, overwrite=overwrite)
     summary: dict[str, Any] = {
         "seeds": seeds,
-        "selection": "segment Type@AV",
+        "selection": config.selection.name,
         "runs": {},
         "mean": {},
         "std": {},

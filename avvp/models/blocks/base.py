@@ -30,14 +30,24 @@ class BaseBlock(nn.Module):
         self.cross = AttentionLayer(config, ("cross",))
         self.config = config
 
-    def _fuse(self, query: torch.Tensor, other: torch.Tensor, modality: str) -> torch.Tensor:
+    def _fuse(
+        self, query: torch.Tensor, other: torch.Tensor, modality: str, cross_modal: bool
+    ) -> torch.Tensor:
         """Cross-modal update of the self-attended ``query`` from ``other`` (B, T, D), as configured."""
-        if getattr(self.config, f"{modality}_aggregation") != "cross":
+        if not cross_modal or getattr(self.config, f"{modality}_aggregation") != "cross":
             return query
         fused = self.cross(query, other)
         return fused + query if getattr(self.config.skip, modality) else fused
 
-    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Aggregate projected ``audio``, ``visual`` (B, T, D); returns both streams (B, T, D)."""
+    def forward(
+        self, audio: torch.Tensor, visual: torch.Tensor, cross_modal: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Aggregate projected ``audio``, ``visual`` (B, T, D); returns both streams (B, T, D).
+
+        ``cross_modal=False`` skips the cross-modal layer: each stream keeps its self-attended features.
+        """
         audio_self, visual_self = self.audio_self(audio), self.visual_self(visual)
-        return self._fuse(audio_self, visual_self, "audio"), self._fuse(visual_self, audio_self, "visual")
+        return (
+            self._fuse(audio_self, visual_self, "audio", cross_modal),
+            self._fuse(visual_self, audio_self, "visual", cross_modal),
+        )

@@ -24,8 +24,14 @@ class HANBlock(nn.Module):
         self.audio_cross = config.audio_aggregation == "cross"
         self.visual_cross = config.visual_aggregation == "cross"
 
-    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Aggregate projected ``audio``, ``visual`` (B, T, D); returns both streams (B, T, D)."""
-        aggregated_audio = self.layer(audio, visual if self.audio_cross else None)
-        aggregated_visual = self.layer(visual, audio if self.visual_cross else None)
+    def forward(
+        self, audio: torch.Tensor, visual: torch.Tensor, cross_modal: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Aggregate projected ``audio``, ``visual`` (B, T, D); returns both streams (B, T, D).
+
+        ``cross_modal=False`` leaves out every cross-modal term (self-attention only, as with ``self``
+        aggregation for both modalities).
+        """
+        aggregated_audio = self.layer(audio, visual if self.audio_cross and cross_modal else None)
+        aggregated_visual = self.layer(visual, audio if self.visual_cross and cross_modal else None)
         return aggregated_audio, aggregated_visual
