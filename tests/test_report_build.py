@@ -10,8 +10,10 @@ import numpy as np
 from workflow_helpers import REPO, write_manifest_with_missing, write_run, write_store
 
 from avvp.cli import main
+from avvp.data.labels import CLASSES
 from avvp.pretraining.graphs import graph_summary, write_graph_file
 from avvp.reports import figures
+from avvp.training.noise_ratios import NoiseRatios, write_noise_ratios
 
 REFERENCE = REPO / "resources" / "paper_results.csv"
 TWO_EXPERIMENTS = [("han", "A_cross+V_cross (HAN)"), ("a_cross_v_self", "A_cross+V_self")]
@@ -335,3 +337,27 @@ def test_avg_pretraining_inputs_missing_or_alone(tmp_path, capsys):
     assert "## AVG pretraining" in markdown and "Grounding graphs" not in markdown
     assert _table(markdown, "variant") == [["uni", "3", "0.5000", "0.3123"]]
     assert not (tmp_path / "out" / "figures" / "graph_components.png").exists()
+
+
+def test_denoising_section_shows_noise_ratios_and_removed_labels(tmp_path):
+    results = _inputs(tmp_path, ["han"])
+    audio, visual = np.zeros(len(CLASSES)), np.zeros(len(CLASSES))
+    audio[CLASSES.index("Speech")], visual[CLASSES.index("Speech")] = 0.125, 0.5
+    write_noise_ratios(tmp_path / "ratios.npz", NoiseRatios(audio, visual))
+    history = results / "train" / "han" / "history.jsonl"
+    records = [json.loads(line) for line in history.read_text().splitlines()]
+    for record in records:
+        record.update(dropped_audio=0.05, dropped_visual=0.25)
+    history.write_text("".join(json.dumps(r) + "\n" for r in records))
+    extra = ["--noise-ratios", "jomold", str(tmp_path / "ratios.npz")]
+    assert _run(tmp_path, [("han", "JoMoLD")], extra=extra) == 0
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    ratios = _table(markdown, "class | jomold: audio")
+    assert len(ratios) == len(CLASSES) and ["Speech", "0.125", "0.500"] in ratios
+    assert _table(markdown, "experiment | last epoch") == [
+        ["han", str(records[-1]["epoch"]), "5.0 %", "25.0 %"]
+    ]
+    assert (tmp_path / "out" / "figures" / "noise_ratios.png").is_file()
+    assert (
+        "## Label denoising" not in (_report(tmp_path / "plain")[1].parent / "out" / "report.md").read_text()
+    )

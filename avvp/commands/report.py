@@ -15,6 +15,7 @@ from avvp.reports.inputs import (
     read_pretraining,
 )
 from avvp.reports.render import build_report
+from avvp.training.noise_ratios import read_noise_ratios
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Experiment NAME is read from RESULTS_DIR/metrics/NAME.json, the history.jsonl and val_metrics.json "
             "of RESULTS_DIR/train/NAME/ and the attention.json of RESULTS_DIR/predict/NAME/ (else of "
             "train/NAME/): the workflow's layout. With --graphs or --pretraining the report adds a section on "
-            "AVG pretraining (paper 002 section 3.2): the grounding graphs and the pretraining loss curves."
+            "AVG pretraining (paper 002 section 3.2): the grounding graphs and the pretraining loss curves. With "
+            "--noise-ratios it adds a section on JoMoLD's label denoising (paper 003)."
         ),
     )
     parser.add_argument("--run-name", required=True, help="name of the run (report title)")
@@ -87,6 +89,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "history.jsonl gives the loss curves; repeatable, e.g. --pretraining uni runs/avg_uni "
         "--pretraining multi runs/avg_multi",
     )
+    parser.add_argument(
+        "--noise-ratios",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "FILE"),
+        help="a noise estimator and its noise_ratios.npz of 'avvp estimate-noise' (JoMoLD): the ratios per "
+        "class are shown with the share of labels each denoised run removed; repeatable",
+    )
     parser.add_argument("--output-md", required=True, help="Markdown report to write (figures go beside it)")
     parser.add_argument("--output-html", required=True, help="HTML report to write")
     return parser
@@ -129,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         args.output_html,
         read_graph_summary(args.graphs) if args.graphs else None,
         read_pretraining(args.pretraining),
+        {name: read_noise_ratios(path) for name, path in args.noise_ratios},
     )
     log.info("wrote %s and %s", args.output_md, args.output_html)
     return 0

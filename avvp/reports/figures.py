@@ -1,5 +1,6 @@
 """The report's figures (PNG, matplotlib without a display): per-class F1, modality attention, training curves,
-and for AVG pretraining the grounding graphs' connected components and the pretraining loss."""
+for AVG pretraining the grounding graphs' connected components and the pretraining loss, and for label
+denoising the estimated noise ratios per class."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from avvp.data.labels import CLASSES
 from avvp.io import atomic_path
 from avvp.reports.inputs import Experiment
+from avvp.training.noise_ratios import NoiseRatios
 
 LOSS_PARTS = {"L_u": "--", "L_x": "-."}
 """Line style of each part of the AVG pretraining loss (``L_avg`` itself is solid)."""
@@ -167,4 +170,24 @@ def pretraining_losses(histories: dict[str, Sequence[dict[str, Any]]], path: Pat
             _epoch_curve(ax, history, part, style, f"C{i}", f"{variant}: {part}")
     ax.set(xlabel="epoch", ylabel="grounding loss", title="AVG pretraining loss")
     _decorate_epochs(ax)
+    return _save(figure, path)
+
+
+def noise_ratios(ratios: dict[str, NoiseRatios], path: Path) -> Path:
+    """Horizontal bars per class of the share of its training labels estimated noisy, audio and visual, for
+    each noise estimator (``ratios``: estimator -> ratios); classes in the published order, top down."""
+    bars = [(name, modality) for name in ratios for modality in ("audio", "visual")]
+    height = 0.8 / len(bars)
+    rows = np.arange(len(CLASSES))
+    figure, ax = plt.subplots(figsize=(6.5, 0.28 * len(CLASSES) + 1.2))
+    for i, (name, modality) in enumerate(bars):
+        label = modality if len(ratios) == 1 else f"{name}: {modality}"
+        values = getattr(ratios[name], modality)
+        ax.barh(rows + (i - (len(bars) - 1) / 2) * height, values, height, label=label)
+    ax.set_yticks(rows, CLASSES, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set(xlabel="share of the class's training labels estimated noisy", title="Label noise per class")
+    ax.legend(fontsize=8)
     return _save(figure, path)

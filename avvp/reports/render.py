@@ -6,13 +6,14 @@ import base64
 import html
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from markdown_it import MarkdownIt
 
+from avvp.data.labels import CLASSES
 from avvp.evaluation import METRIC_NAMES
 from avvp.io import atomic_path
 from avvp.reports import figures
@@ -25,6 +26,7 @@ from avvp.reports.inputs import (
     read_feature_identity,
 )
 from avvp.reports.reference import ReferenceRow, read_reference
+from avvp.training.noise_ratios import NoiseRatios
 
 BASELINE_NAME = "weak-label baseline"
 MISSING_SHOWN = 20
@@ -56,6 +58,14 @@ PRETRAINING_NOTE = (
     "parts where recorded: L_u (audio-audio and visual-visual pairs, dashed) and L_x (audio-visual pairs, "
     "dash-dotted), in the colour of the variant."
 )
+DENOISING = "Label denoising"
+DENOISING_NOTE = (
+    "JoMoLD (paper 003) trains a noise estimator, then estimates for each class the share of its training "
+    "labels that are noise in the audio or in the visual modality (a label the clip's audio, or picture, does "
+    "not support). The denoised training removes up to that share of each class's labels per batch, where "
+    "the two modalities' losses agree that the label is noise."
+)
+NOISE_RATIOS = "Noise ratios per class"
 MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]<>&]|(?<![^\W_])_|_(?![^\W_])")
 """Characters that start Markdown or HTML constructs; an underscore inside a word starts none."""
 
@@ -65,7 +75,8 @@ class ReportData:
     """Everything a report shows. ``papers`` restricts the reference rows (empty: every paper),
     ``reference`` maps an experiment's name to the rows it is shown beside, ``figures`` a caption to a PNG.
     ``graphs`` holds the attributes of the grounding-graph file, ``pretraining`` each pretraining variant's
-    history and ``pretraining_figures`` the AVG figures by caption (None and empty without AVG pretraining)."""
+    history and ``pretraining_figures`` the AVG figures by caption (None and empty without AVG pretraining);
+    ``noise_ratios`` each noise estimator's ratios and ``denoising_figures`` their figure (empty without)."""
 
     run: str
     papers: list[str]
@@ -79,6 +90,8 @@ class ReportData:
     graphs: dict[str, Any] | None
     pretraining: dict[str, list[dict[str, Any]]]
     pretraining_figures: dict[str, Path]
+    noise_ratios: dict[str, NoiseRatios] = field(default_factory=dict)
+    denoising_figures: dict[str, Path] = field(default_factory=dict)
 
 
 def _text(text: str) -> str:
@@ -285,6 +298,42 @@ def _avg_lines(data: ReportData, image: Callable[[Path], str]) -> list[str]:
     return lines
 
 
+def _dropped_rows(data: ReportData) -> list[list[str]]:
+    """Per denoised experiment: the share of positive labels removed per step in its last epoch."""
+    rows = []
+    for e in data.experiments:
+        last = next((r for r in reversed(e.history) if "dropped_audio" in r), None)
+        if last is not None:
+            shares = (f"{100 * last[f'dropped_{m}']:.1f} %" for m in ("audio", "visual"))
+            rows.append([_text(e.name), str(last["epoch"]), *shares])
+    return rows
+
+
+def _denoising_lines(data: ReportData, image: Callable[[Path], str]) -> list[str]:
+    """The label-denoising section: noise ratios per class (figure and table), labels removed per run."""
+    if not data.noise_ratios:
+        return []
+    lines = ["", f"## {DENOISING}", "", DENOISING_NOTE]
+    for caption, path in data.denoising_figures.items():
+        lines += ["", f"### {caption}", "", _figure_line(caption, path, image)]
+    names = list(data.noise_ratios)
+    header = ["class", *(f"{_text(n)}: {m}" for n in names for m in ("audio", "visual"))]
+    rows = [
+        [
+            _text(c),
+            *(f"{getattr(data.noise_ratios[n], m)[i]:.3f}" for n in names for m in ("audio", "visual")),
+        ]
+        for i, c in enumerate(CLASSES)
+    ]
+    lines += ["", *_table(header, rows)]
+    dropped = _dropped_rows(data)
+    if dropped:
+        header = ["experiment", "last epoch", "audio labels removed", "visual labels removed"]
+        lines += ["", "Share of the positive labels removed per training step, mean of the last epoch:", ""]
+        lines += _table(header, dropped)
+    return lines
+
+
 def _identity_rows(features: dict[str, dict[str, Any]]) -> list[list[str]]:
     rows = []
     for kind, attrs in features.items():
@@ -325,6 +374,7 @@ def render_markdown(data: ReportData, image: Callable[[Path], str]) -> str:
         lines += ["", f"## {caption}", "", _figure_line(caption, path, image)]
         if caption in FIGURE_TABLES:
             lines += FIGURE_TABLES[caption](data)
+    lines += _denoising_lines(data, image)
     lines += _avg_lines(data, image)
     lines += ["", "## Dataset coverage", "", *_coverage_lines(data)]
     lines += [
@@ -385,13 +435,15 @@ def build_report(
     output_html: str | Path,
     graphs: dict[str, Any] | None,
     pretraining: dict[str, list[dict[str, Any]]],
+    noise_ratios: dict[str, NoiseRatios] | None = None,
 ) -> ReportData:
     """Gather the inputs, draw the figures beside ``output_md`` (``figures/``) and write both reports.
 
     Each experiment is shown beside the rows of ``reference_csv`` for its paper methods, of ``papers``
     only unless empty; :class:`InputError` before anything is written when a paper or method has no row.
     ``graphs`` (the attributes of a grounding-graph file) and ``pretraining`` (variant -> history) add the
-    AVG pretraining section (none when ``graphs`` is None and ``pretraining`` empty).
+    AVG pretraining section (none when ``graphs`` is None and ``pretraining`` empty); ``noise_ratios``
+    (estimator -> ratios) the label-denoising section.
     """
     reference = read_reference(reference_csv)
     reference.check_papers(papers)
@@ -419,6 +471,12 @@ def build_report(
         graphs=graphs,
         pretraining=pretraining,
         pretraining_figures=_pretraining_figures(graphs, pretraining, figure_dir),
+        noise_ratios=noise_ratios or {},
+        denoising_figures=(
+            {NOISE_RATIOS: figures.noise_ratios(noise_ratios, figure_dir / "noise_ratios.png")}
+            if noise_ratios
+            else {}
+        ),
     )
     with atomic_path(output_md) as tmp:
         tmp.write_text(

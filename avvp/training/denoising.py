@@ -21,6 +21,7 @@ from torch.nn import functional
 
 from avvp.data.dataset import Batch
 from avvp.device import autocast
+from avvp.errors import InputError
 from avvp.training.losses import LossConfig, modality_targets
 from avvp.training.noise_ratios import read_noise_ratios
 
@@ -30,7 +31,9 @@ class DenoisingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    noise_ratios: Path = Field(description="per-class noise ratios (.npz) written by 'avvp estimate-noise'")
+    noise_ratios: Path | None = Field(
+        None, description="per-class noise ratios (.npz) written by 'avvp estimate-noise' (required to train)"
+    )
     warmup_epochs: float = Field(0.9, ge=0.0, description="epochs over which the ratios rise from 0")
     warmup_schedule: Literal["linear", "original-code"] = Field(
         "linear",
@@ -97,6 +100,11 @@ class LabelDenoising:
     """The per-step procedure: ``batch`` in, the same batch with ``dropped`` labels per modality out."""
 
     def __init__(self, config: DenoisingConfig, loss: LossConfig, device: torch.device) -> None:
+        if config.noise_ratios is None:
+            raise InputError(
+                "config: denoising.noise_ratios is not set; run 'avvp estimate-noise' on a noise estimator "
+                "and give its file, e.g. --set denoising.noise_ratios=runs/estimator/noise_ratios.npz"
+            )
         ratios = read_noise_ratios(config.noise_ratios)
         self.config = config
         self.ratios = {

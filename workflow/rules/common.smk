@@ -20,6 +20,9 @@ EXPERIMENTS = list(config["experiments"])
 PRETRAINING_VARIANTS = sorted({spec["pretraining"] for spec in config["experiments"].values() if spec.get("pretraining")})
 """AVG pretraining variants some experiment starts from (none: no graph or pretraining jobs)."""
 PRETRAINING = RESULTS / "pretraining"
+DENOISING = RESULTS / "denoising"
+NOISE_ESTIMATORS = sorted({spec["noise_estimator"] for spec in config["experiments"].values() if spec.get("noise_estimator")})
+"""Noise estimators some experiment's label denoising uses (none: no estimator jobs)."""
 PARSE = RESULTS / "parse"
 PARSE_PARTS = [str(i) for i in range(config["parse"]["jobs"])]
 FEATURES = DATA / "features" / "features.h5"
@@ -32,6 +35,7 @@ wildcard_constraints:
     shard=r"\d{3}",
     experiment="|".join(EXPERIMENTS),
     variant="uni|cross|multi",
+    estimator="|".join(config["noise_estimators"]) or "no_estimator",
     part=r"\d+",
 
 
@@ -45,6 +49,18 @@ def as_list(value):
 def paper_methods(experiment):
     """The reference-CSV methods an experiment reproduces (its paper_method: one name or a list)."""
     return as_list(config["experiments"][experiment]["paper_method"])
+
+
+def check_noise_estimators():
+    """Stop the workflow with one line when an experiment names a noise estimator that is not configured."""
+    for experiment, spec in config["experiments"].items():
+        estimator = spec.get("noise_estimator")
+        if estimator and estimator not in config["noise_estimators"]:
+            known = ", ".join(config["noise_estimators"]) or "none configured"
+            raise ValueError(f"config: experiment '{experiment}' names noise_estimator '{estimator}'; known: {known}")
+
+
+check_noise_estimators()
 
 
 def check_reference():
@@ -113,6 +129,38 @@ def pretrained_encoder(experiment):
     return [PRETRAINING / variant / "encoder.pt"] if variant else []
 
 
+def noise_ratios(experiment):
+    """The noise_ratios.npz an experiment's label denoising reads, or nothing."""
+    estimator = config["experiments"][experiment].get("noise_estimator")
+    return [DENOISING / estimator / "noise_ratios.npz"] if estimator else []
+
+
+def estimator_config(wildcards):
+    """The noise estimator's base 'avvp train' config file and the files it extends."""
+    return config_chain(config["noise_estimators"][wildcards.estimator]["config"])
+
+
+def estimator_settings(estimator, base):
+    """The 'avvp train' config of a noise estimator: its base file, the shared settings, its own, the
+    workflow's annotations folder and splits."""
+    settings = deep_merge(read_config_file(base[0]), config["training"])
+    settings = deep_merge(settings, config["noise_estimators"][estimator].get("train", {}))
+    return deep_merge(settings, split_settings())
+
+
+def noise_threshold_options(wildcards):
+    """The thresholds of 'avvp estimate-noise' an estimator configures ('--audio-threshold A', ...)."""
+    spec = config["noise_estimators"][wildcards.estimator]
+    names = [name for name in ("audio_threshold", "visual_threshold") if name in spec]
+    return [arg for name in names for arg in (f"--{name.replace('_', '-')}", str(spec[name]))]
+
+
+def split_settings():
+    """The workflow's annotations folder and filtered train/val splits, as 'avvp train' settings."""
+    splits = {"train": str(available_split("train")), "val": str(available_split("val"))}
+    return {"annotations_dir": str(annotations_dir()), "splits": splits}
+
+
 def pretrain_settings(variant):
     """The 'avvp pretrain' config of one variant: the base file, the workflow's settings, the variant."""
     settings = deep_merge(read_config_file(config["pretraining"]["config"]), config["pretraining"]["settings"])
@@ -121,13 +169,15 @@ def pretrain_settings(variant):
 
 def train_settings(experiment, base):
     """The 'avvp train' config of one experiment: its base file, the shared settings, its own, the
-    workflow's annotations folder (features and output folder are given on the command line) and, for an
-    experiment on a pretrained encoder, that encoder's file and sizes."""
+    workflow's annotations folder (features and output folder are given on the command line), for an
+    experiment on a pretrained encoder, that encoder's file and sizes, and for a denoised one, its noise
+    ratios."""
     settings = read_config_file(base[0]) if base else {}
     settings = deep_merge(settings, config["training"])
     settings = deep_merge(settings, config["experiments"][experiment].get("train", {}))
-    splits = {"train": str(available_split("train")), "val": str(available_split("val"))}
-    settings = deep_merge(settings, {"annotations_dir": str(annotations_dir()), "splits": splits})
+    settings = deep_merge(settings, split_settings())
+    for ratios in noise_ratios(experiment):
+        settings = deep_merge(settings, {"denoising": {"noise_ratios": str(ratios)}})
     for encoder in pretrained_encoder(experiment):
         variant = config["experiments"][experiment]["pretraining"]
         sizes = pretrain_settings(variant).get("encoder", {})
@@ -175,6 +225,16 @@ def report_pretraining_options(wildcards):
     for variant in PRETRAINING_VARIANTS:
         options += ["--pretraining", variant, str(PRETRAINING / variant)]
     return options
+
+
+def report_denoising_inputs(wildcards):
+    """The noise-ratio files the report shows (none without label denoising)."""
+    return [DENOISING / estimator / "noise_ratios.npz" for estimator in NOISE_ESTIMATORS]
+
+
+def report_denoising_options(wildcards):
+    """'--noise-ratios ESTIMATOR FILE ...' of 'avvp report', or nothing."""
+    return [arg for estimator in NOISE_ESTIMATORS for arg in ("--noise-ratios", estimator, str(DENOISING / estimator / "noise_ratios.npz"))]
 
 
 def parse_videos():

@@ -1,0 +1,61 @@
+# Stage 2c: JoMoLD's first two stages (Cheng et al., ECCV 2022), per noise estimator some experiment names:
+# the estimator (network F without cross-modal attention, trained on the weak labels), then the per-class
+# noise ratios of its predictions on the training split. The denoised training is rule train.
+
+
+rule noise_estimator_config:
+    input:
+        estimator_config,
+    output:
+        DENOISING / "{estimator}.yaml",
+    params:
+        training=config["training"],
+        estimator=lambda wildcards: config["noise_estimators"][wildcards.estimator],
+    log:
+        LOGS / "noise_estimator_config" / "{estimator}.log",
+    run:
+        write_yaml(output[0], estimator_settings(wildcards.estimator, input))
+        Path(log[0]).write_text(f"wrote {output[0]}\n", encoding="utf-8")
+
+
+use rule train as train_noise_estimator with:
+    input:
+        config=DENOISING / "{estimator}.yaml",
+        features=MODEL_FEATURES,
+        splits=[available_split("train"), available_split("val")],
+        labels=[annotation(GT_AUDIO), annotation(GT_VISUAL)],
+    output:
+        checkpoint=DENOISING / "{estimator}" / "best.pt",
+        last=DENOISING / "{estimator}" / "last.pt",
+        history=DENOISING / "{estimator}" / "history.jsonl",
+        val_metrics=DENOISING / "{estimator}" / "val_metrics.json",
+        attention=DENOISING / "{estimator}" / "attention.json",
+    log:
+        LOGS / "train_noise_estimator" / "{estimator}.log",
+    benchmark:
+        BENCHMARKS / "train_noise_estimator" / "{estimator}.tsv"
+
+
+rule estimate_noise:
+    input:
+        checkpoint=DENOISING / "{estimator}" / "best.pt",
+        features=MODEL_FEATURES,
+        split=available_split("train"),
+    output:
+        DENOISING / "{estimator}" / "noise_ratios.npz",
+    params:
+        thresholds=noise_threshold_options,
+    log:
+        LOGS / "estimate_noise" / "{estimator}.log",
+    benchmark:
+        BENCHMARKS / "estimate_noise" / "{estimator}.tsv"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../envs/avvp.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} avvp estimate-noise --checkpoint {input.checkpoint:q} --features {input.features:q}"
+        " --split-csv {input.split:q} --output {output:q} {params.thresholds:q} > {log} 2>&1"
