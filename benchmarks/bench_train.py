@@ -3,7 +3,9 @@
 Writes LLP-shaped random features (by default 10000 training, 649 validation and 1200 test clips; VGGish
 10x128, ResNet152 80x2048, R(2+1)D 10x512, float32 like LLP's released features) and random labels into
 ``--workdir``, then times, with a training config (default: the published HAN recipe,
-resources/configs/han.yaml; ``--config resources/configs/base_adv_skip_gcaa.yaml`` for paper 002's model):
+resources/configs/han.yaml; ``--config resources/configs/base_adv_skip_gcaa.yaml`` for paper 002's model;
+``--set KEY=VALUE`` overrides a setting as in ``avvp train``, e.g. JoMoLD's denoised training with
+``--config resources/configs/jomold.yaml --set denoising.noise_ratios=R.npz``):
 
 - loading the training and validation splits into memory (the data-loading cost paid once per run),
 - one training epoch (batch 16), with the share of it spent waiting for batches,
@@ -31,7 +33,7 @@ from avvp.cli import main as avvp_main
 from avvp.data.features import FEATURE_SHAPES, FeatureStoreWriter
 from avvp.data.labels import CLASSES, NUM_SEGMENTS, segments_to_events, write_event_rows
 from avvp.io import atomic_path
-from avvp.training.config import load_config
+from avvp.training.config import load_config, parse_overrides
 from avvp.training.trainer import load_data, train
 
 CONFIG = Path(__file__).resolve().parents[1] / "resources" / "configs" / "han.yaml"
@@ -90,6 +92,9 @@ def main() -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config setting"
+    )
     args = parser.parse_args()
 
     sizes = {"train": args.train_clips, "val": args.val_clips, "test": args.test_clips}
@@ -105,6 +110,7 @@ def main() -> int:
         "epochs": 1,
         "device": args.device,
         "threads": args.threads,
+        **parse_overrides(args.set),
     }
     config = load_config(args.config, overrides)
     if args.threads:
@@ -129,6 +135,7 @@ def main() -> int:
     results = {
         "clips": sizes,
         "config": f"{args.config.name} (batch {config.batch_size}, d_model {config.model.d_model})",
+        "overrides": args.set,
         "device": args.device,
         "torch_threads": torch.get_num_threads(),
         "machine": {
