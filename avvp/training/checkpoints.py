@@ -281,7 +281,7 @@ def map_official_han(
     return mapped, ignored
 
 
-def official_state_dict(
+def official_weights(
     path: Path, payload: dict[str, Any], checkpoint_format: CheckpointFormat
 ) -> dict[str, torch.Tensor]:
     """The ``MMIL_Net`` state dict in an official checkpoint: the file itself (HAN; or its ``state_dict``)
@@ -353,7 +353,7 @@ def model_from_payload(
     if checkpoint_format == "native":
         return model_from_native(path, payload).eval()
     network, settings = OFFICIAL_NETWORKS[checkpoint_format]
-    mapped, ignored = map_official_han(path, official_state_dict(path, payload, checkpoint_format), network)
+    mapped, ignored = map_official_han(path, official_weights(path, payload, checkpoint_format), network)
     model = build_model(ModelConfig.model_validate(settings))
     load_weights(path, model, mapped)
     if ignored:
