@@ -42,12 +42,19 @@ ARRAYS = ("global_prob", "audio_prob", "visual_prob", "frame_prob", "modality_at
 
 @torch.no_grad()
 def batch_probabilities(
-    model: nn.Module, features: dict[str, torch.Tensor], device: torch.device, mixed_precision: bool = True
+    model: nn.Module,
+    features: dict[str, torch.Tensor],
+    device: torch.device,
+    mixed_precision: bool = True,
+    cross_modal: bool = True,
 ) -> dict[str, np.ndarray]:
-    """The model's outputs (float32 arrays by :data:`ARRAYS` name) for one batch of ``features`` on ``device``."""
+    """The model's outputs (float32 arrays by :data:`ARRAYS` name) for one batch of ``features`` on ``device``
+    (``cross_modal=False``: without the block's cross-modal attention)."""
     model.eval()
     with autocast(device, mixed_precision):
-        output = model({kind: tensor.to(device) for kind, tensor in features.items()})
+        output = model(
+            {kind: tensor.to(device) for kind, tensor in features.items()}, cross_modal=cross_modal
+        )
     return {name: getattr(output, name).float().cpu().numpy() for name in ARRAYS}
 
 
@@ -58,12 +65,14 @@ def predict_probabilities(
     batch_size: int = 256,
     mixed_precision: bool = True,
     desc: str = "predicting",
+    cross_modal: bool = True,
 ) -> Probabilities:
-    """Run ``model`` (switched to eval mode) over every clip of ``dataset`` in order."""
+    """Run ``model`` (switched to eval mode) over every clip of ``dataset`` in order (``cross_modal=False``:
+    without the block's cross-modal attention, as JoMoLD estimates label noise)."""
     parts: dict[str, list[np.ndarray]] = {name: [] for name in ARRAYS}
     loader = dataset.loader(batch_size, pin_memory=device.type == "cuda")
     for batch in tqdm(loader, desc=desc, unit="batch", disable=None, leave=False):
-        arrays = batch_probabilities(model, batch.features, device, mixed_precision)
+        arrays = batch_probabilities(model, batch.features, device, mixed_precision, cross_modal)
         for name in ARRAYS:
             parts[name].append(arrays[name])
     arrays = {name: np.concatenate(chunks) for name, chunks in parts.items()}

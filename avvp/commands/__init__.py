@@ -11,6 +11,7 @@ COMMANDS: dict[str, str] = {
     "build-graphs": "build the audio-visual grounding ground truth (snippet graphs) of each clip",
     "convert-vggish": "convert the TF-Hub VGGish (google/vggish/1) to a PyTorch checkpoint",
     "download": "fetch the clips of one shard and record what is missing",
+    "estimate-noise": "estimate the per-class label-noise ratios of a training split (JoMoLD's noise estimation)",
     "evaluate": "score audio and visual prediction files with the LLP protocol",
     "extract": "extract ResNet152 / R(2+1)D-18 / VGGish features of raw clips into an HDF5 shard",
     "fetch-annotations": "download the six LLP annotation files",

@@ -1,4 +1,4 @@
-"""Checkpoint files: the native format, full training state for ``--resume``, and official HAN state dicts.
+"""Checkpoint files: the native format, full training state for ``--resume``, official HAN and JoMoLD files.
 
 Native model checkpoint (``best.pt``): ``{"format": "avvp-parser/2", "model": <model config>,
 "state_dict": ..., "epoch": int, "metrics": dict, "features": {kind: identity}, "decision": {"rule",
@@ -8,8 +8,12 @@ the same plus ``"training"`` (optimizer, scheduler, scaler, RNG, history, best s
 accumulators) and ``"config"`` (the whole training config). Official HAN checkpoints are the
 ``state_dict`` that ``main_avvp.py`` of YapengTian/AVVP-ECCV20 saves for ``MMIL_Net``; their keys are
 mapped onto the HAN configuration of :class:`~avvp.models.parser.Parser`, and the unused encoders they
-carry are ignored and listed. Native checkpoints of the first format (``avvp-parser/1``, HAN only, written
-before the parser was composable) are read too: their config and keys are renamed on loading.
+carry are ignored and listed. Official JoMoLD checkpoints (``main.py`` of MCG-NJU/JoMoLD) are a dict
+whose ``model`` is the state dict of its ``MMIL_Net`` (the same keys, mapped the same way, onto HAN with
+dropout 0.5 on the visual segments) beside optimizer, scheduler and RNG states, a NumPy RNG state among
+them: they are read allowing exactly that. Native checkpoints of the first format (``avvp-parser/1``, HAN
+only, written before the parser was composable) are read too: their config and keys are renamed on
+loading.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
+from avvp.decision_rules import DECISION_RULES, FUSED_RULE, MODALITY_RULE
 from avvp.errors import InputError, first_items
 from avvp.io import atomic_path
 from avvp.models import ModelConfig, build_model
-from avvp.torch_files import load_dict
+from avvp.torch_files import NUMPY_RNG_TYPES, RefusedContentError, load_dict
+from avvp.training.losses import LabelSmoothing
 
 log = logging.getLogger(__name__)
 NATIVE_FORMAT = "avvp-parser/2"
@@ -40,7 +46,16 @@ LEGACY_HAN_PREFIXES = {
     "han_layer.": "block.layer.",
 }
 """Key prefix in an ``avvp-parser/1`` checkpoint -> prefix in the parser (other keys are unchanged)."""
-CHECKPOINT_FORMATS = ("native", "official-han")
+CHECKPOINT_FORMATS = ("native", "official-han", "official-jomold")
+CheckpointFormat = Literal["native", "official-han", "official-jomold"]
+OFFICIAL_NETWORKS = {
+    "official-han": ("official HAN (MMIL_Net)", {}),
+    "official-jomold": ("official JoMoLD (MMIL_Net)", {"segment_dropout": {"visual": 0.5}}),
+}
+"""Official format -> (its name in messages, the parser config its network is: HAN plus these settings)."""
+FORMAT_RULES = {"native": FUSED_RULE, "official-han": FUSED_RULE, "official-jomold": MODALITY_RULE}
+"""The decision rule of a checkpoint that records none: fused (HAN), modality for official JoMoLD files."""
+DEFAULT_THRESHOLD = 0.5
 
 OFFICIAL_HAN_PREFIXES = {
     "fc_a.": "projections.audio.",
@@ -150,6 +165,37 @@ def checkpoint_decision(checkpoint: str | Path | dict[str, Any]) -> dict[str, An
     return _native_entry(checkpoint, "decision")
 
 
+def default_decision(
+    path: Path, payload: dict[str, Any], checkpoint_format: CheckpointFormat
+) -> dict[str, Any]:
+    """The decision rule and thresholds to predict with unless options say otherwise (``rule``,
+    ``segment``, ``video``): what a native checkpoint records, else the format's rule
+    (:data:`FORMAT_RULES`) at thresholds 0.5."""
+    recorded = checkpoint_decision(payload) if checkpoint_format == "native" else None
+    decision = {
+        "rule": FORMAT_RULES[checkpoint_format],
+        "segment": DEFAULT_THRESHOLD,
+        "video": DEFAULT_THRESHOLD,
+    }
+    decision.update(recorded or {})
+    if decision["rule"] not in DECISION_RULES:
+        raise InputError(
+            f"{path}: unknown decision rule {decision['rule']!r} recorded; known: {DECISION_RULES}"
+        )
+    return decision
+
+
+def checkpoint_label_smoothing(payload: dict[str, Any]) -> dict[str, float] | None:
+    """The label smoothing ``delta`` per modality (``audio``, ``visual``) of the training config a native
+    checkpoint carries (``last.pt`` does; ``best.pt`` does not): None when it carries none."""
+    config = _native_entry(payload, "config")
+    settings = (config or {}).get("loss", {}).get("label_smoothing")
+    if settings is None:
+        return None
+    smoothing = LabelSmoothing.model_validate(settings)
+    return {modality: smoothing.amount(modality) for modality in ("audio", "visual")}
+
+
 def load_weights(path: Path, model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
     """Load ``state_dict`` into ``model`` strictly; a mismatch is an :class:`InputError` listing what differs."""
     expected = model.state_dict()
@@ -209,9 +255,10 @@ def model_from_native(path: Path, payload: dict[str, Any]) -> nn.Module:
 
 
 def map_official_han(
-    path: Path, state_dict: dict[str, torch.Tensor]
+    path: Path, state_dict: dict[str, torch.Tensor], network: str = OFFICIAL_NETWORKS["official-han"][0]
 ) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Rename an official ``MMIL_Net`` state dict to native keys; returns ``(mapped, ignored keys)``.
+    """Rename an official ``MMIL_Net`` state dict (HAN's or JoMoLD's, ``network`` names it in messages) to
+    native keys; returns ``(mapped, ignored keys)``.
 
     A ``module.`` prefix (from ``DataParallel``) is stripped. Keys neither mapped nor known to be unused
     are an :class:`InputError` (the file is some other architecture).
@@ -230,8 +277,40 @@ def map_official_han(
             foreign.append(key)
     if foreign:
         shown = first_items(foreign, 4)
-        raise InputError(f"{path}: not an official HAN (MMIL_Net) state dict; unexpected keys: {shown}")
+        raise InputError(f"{path}: not an {network} state dict; unexpected keys: {shown}")
     return mapped, ignored
+
+
+def official_weights(
+    path: Path, payload: dict[str, Any], checkpoint_format: CheckpointFormat
+) -> dict[str, torch.Tensor]:
+    """The ``MMIL_Net`` state dict in an official checkpoint: the file itself (HAN; or its ``state_dict``)
+    or its ``model`` entry (JoMoLD, whose optimizer, scheduler and RNG entries are not used)."""
+    if payload.get("format") == NATIVE_FORMAT:
+        raise InputError(f"{path}: this is a native avvp checkpoint; use --checkpoint-format native")
+    if checkpoint_format == "official-han":
+        if isinstance(payload.get("model"), dict) and "fc_prob.weight" not in payload:
+            raise InputError(
+                f"{path}: a dict with a 'model' entry, as the original JoMoLD code saves: "
+                "try --checkpoint-format official-jomold"
+            )
+        return payload.get("state_dict", payload)
+    state_dict = payload.get("model")
+    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        hint = (
+            " (a bare state dict: try --checkpoint-format official-han)"
+            if "fc_prob.weight" in payload
+            else ""
+        )
+        raise InputError(f"{path}: not a checkpoint of the original JoMoLD code: no 'model' state dict{hint}")
+    others = sorted(set(payload) - {"model"})
+    log.info(
+        "%s: official JoMoLD checkpoint (epochs: %s); not used: %s",
+        path,
+        payload.get("epochs", "not recorded"),
+        ", ".join(others) or "nothing",
+    )
+    return state_dict
 
 
 def encoder_payload(encoder: nn.Module, epoch: int, variant: str) -> dict[str, Any]:
@@ -268,27 +347,35 @@ def load_pretrained_encoder(path: str | Path, encoder: nn.Module) -> None:
 
 
 def model_from_payload(
-    path: Path, payload: dict[str, Any], checkpoint_format: Literal["native", "official-han"] = "native"
+    path: Path, payload: dict[str, Any], checkpoint_format: CheckpointFormat = "native"
 ) -> nn.Module:
     """The model of checkpoint ``payload``, loaded from ``path`` (CPU, eval mode); see :func:`load_model`."""
     if checkpoint_format == "native":
-        model = model_from_native(path, payload)
-    else:
-        state_dict = payload.get("state_dict", payload) if payload.get("format") != NATIVE_FORMAT else None
-        if state_dict is None:
-            raise InputError(f"{path}: this is a native avvp checkpoint; use --checkpoint-format native")
-        mapped, ignored = map_official_han(path, state_dict)
-        model = build_model(ModelConfig())
-        load_weights(path, model, mapped)
-        if ignored:
-            log.info(
-                "%s: ignored %d unused official HAN weight(s): %s", path, len(ignored), ", ".join(ignored)
-            )
+        return model_from_native(path, payload).eval()
+    network, settings = OFFICIAL_NETWORKS[checkpoint_format]
+    mapped, ignored = map_official_han(path, official_weights(path, payload, checkpoint_format), network)
+    model = build_model(ModelConfig.model_validate(settings))
+    load_weights(path, model, mapped)
+    if ignored:
+        log.info("%s: ignored %d unused %s weight(s): %s", path, len(ignored), network, ", ".join(ignored))
     return model.eval()
 
 
-def load_model(
-    path: str | Path, checkpoint_format: Literal["native", "official-han"] = "native"
-) -> nn.Module:
-    """Load a model for prediction from a native checkpoint or an official HAN state dict (CPU, eval mode)."""
-    return model_from_payload(Path(path), load_dict(path), checkpoint_format)
+def load_checkpoint(path: str | Path, checkpoint_format: CheckpointFormat = "native") -> dict[str, Any]:
+    """The dict in checkpoint file ``path``, read without running code from it: tensors and plain values,
+    plus the NumPy RNG state an official JoMoLD file holds (only for ``official-jomold``)."""
+    if checkpoint_format == "official-jomold":
+        return load_dict(path, NUMPY_RNG_TYPES)
+    try:
+        return load_dict(path)
+    except RefusedContentError as err:
+        if not err.name.startswith("numpy"):
+            raise
+        raise InputError(
+            f"{err}; files of the original JoMoLD code hold a NumPy RNG state: try --checkpoint-format official-jomold"
+        ) from None
+
+
+def load_model(path: str | Path, checkpoint_format: CheckpointFormat = "native") -> nn.Module:
+    """Load a model for prediction from a native checkpoint or an official HAN or JoMoLD file (CPU, eval mode)."""
+    return model_from_payload(Path(path), load_checkpoint(path, checkpoint_format), checkpoint_format)
