@@ -11,3 +11,5 @@ MODALITY_RULE = "modality"
 """JoMoLD's rule: each modality's segments gated by its own video-level probability."""
 DECISION_RULES = (FUSED_RULE, MODALITY_RULE)
 DecisionRule = Literal["fused", "modality"]
+DECISION_FILE = "decision.json"
+"""Written beside predictions by ``avvp predict``: the decision rule, thresholds and attention mode used."""

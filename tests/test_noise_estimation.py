@@ -138,7 +138,7 @@ def test_smoothing_comes_from_the_checkpoint_config_only_when_it_has_one() -> No
     settings = {"variant": "LS-V", "audio": 0.2, "visual": 0.3}
     payload = {"format": NATIVE_FORMAT, "config": {"loss": {"label_smoothing": settings}}}
     assert checkpoint_label_smoothing(payload) == {"audio": 0.0, "visual": 0.3}
-    assert checkpoint_label_smoothing({"format": NATIVE_FORMAT}) is None  # best.pt: no training config
+    assert checkpoint_label_smoothing({"format": NATIVE_FORMAT}) is None  # older files: no training config
     assert (
         checkpoint_label_smoothing({"model": {}, "config": {"loss": {"label_smoothing": settings}}}) is None
     )

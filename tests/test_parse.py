@@ -15,7 +15,7 @@ from train_helpers import one_torch_thread  # noqa: F401
 
 from avvp.cli import main
 from avvp.data.labels import CLASSES
-from avvp.inference import FUSED_RULE
+from avvp.decision_rules import FUSED_RULE
 from avvp.models import ParserConfig, build_model
 from avvp.training.checkpoints import native_payload, save_checkpoint
 from extractors.networks import NetworkOptions, build_networks

@@ -349,6 +349,9 @@ def test_denoising_section_shows_noise_ratios_and_removed_labels(tmp_path):
     for record in records:
         record.update(dropped_audio=0.05, dropped_visual=0.25)
     history.write_text("".join(json.dumps(r) + "\n" for r in records))
+    decision = {"rule": "modality", "segment": 0.5, "video": 0.5}
+    (results / "predict" / "han").mkdir(parents=True)
+    (results / "predict" / "han" / "decision.json").write_text(json.dumps(decision))
     extra = ["--noise-ratios", "jomold", str(tmp_path / "ratios.npz")]
     assert _run(tmp_path, [("han", "JoMoLD")], extra=extra) == 0
     markdown = (tmp_path / "out" / "report.md").read_text()
@@ -358,6 +361,8 @@ def test_denoising_section_shows_noise_ratios_and_removed_labels(tmp_path):
         ["han", str(records[-1]["epoch"]), "5.0 %", "25.0 %"]
     ]
     assert (tmp_path / "out" / "figures" / "noise_ratios.png").is_file()
+    assert "| **han** (this run; decision rule modality) | segment |" in markdown
+    assert "`modality` each modality's own (JoMoLD)" in markdown
     assert (
         "## Label denoising" not in (_report(tmp_path / "plain")[1].parent / "out" / "report.md").read_text()
     )

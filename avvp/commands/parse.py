@@ -9,6 +9,7 @@ from pathlib import Path
 from avvp.commands import COMMANDS
 from avvp.device import DEVICE_CHOICES
 from avvp.errors import InputError
+from avvp.training.checkpoints import CHECKPOINT_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint of 'avvp train' (best.pt)")
     parser.add_argument(
         "--checkpoint-format",
-        choices=("native", "official-han"),
+        choices=CHECKPOINT_FORMATS,
         default="native",
-        help="official-han: a state dict saved by the original HAN code (published networks assumed)",
+        help="official-han / official-jomold: a file saved by the original HAN or JoMoLD code (published "
+        "networks assumed; decision rule fused for HAN, modality for JoMoLD)",
     )
     parser.add_argument("--output-dir", required=True, type=Path, help="where the results go")
     parser.add_argument(

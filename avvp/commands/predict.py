@@ -19,7 +19,7 @@ from avvp.commands import COMMANDS
 from avvp.data.dataset import SplitDataset, resolve_feature_sources
 from avvp.data.features import FeatureStore
 from avvp.data.labels import WeakLabels, read_weak_labels
-from avvp.decision_rules import DECISION_RULES
+from avvp.decision_rules import DECISION_FILE, DECISION_RULES
 from avvp.device import DEVICE_CHOICES, resolve_device
 from avvp.errors import InputError
 from avvp.feature_identity import MISMATCH_FLAG, check_feature_identity, store_identity
@@ -36,8 +36,6 @@ from avvp.training.checkpoints import (
 from avvp.training.diagnostics import attention_distribution, write_attention
 
 log = logging.getLogger(__name__)
-DECISION_FILE = "decision.json"
-"""Written beside the predictions: the decision rule, thresholds and attention mode used, and their source."""
 
 
 def _probability(text: str) -> float:

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from avvp.data.labels import CLASSES, EventRow, segments_to_events
-from avvp.inference import FUSED_RULE, Probabilities, decide
+from avvp.decision_rules import FUSED_RULE
+from avvp.inference import Probabilities, decide
 from extractors.windows import covering_count
 
 MODALITIES = ("audio", "visual")

@@ -14,21 +14,20 @@ from torch import nn
 
 from avvp.data.features import FEATURE_SHAPES, Standardization
 from avvp.feature_identity import VOLATILE_ATTRS, check_feature_identity, record_standardization
-from avvp.inference import FUSED_RULE, Probabilities, batch_probabilities
+from avvp.inference import Probabilities, batch_probabilities
 from avvp.parsing.networks import network_options
 from avvp.parsing.timeline import Timeline, stitch, timeline_result
-from avvp.torch_files import load_dict
 from avvp.training.checkpoints import (
-    checkpoint_decision,
+    CheckpointFormat,
     checkpoint_features,
+    default_decision,
+    load_checkpoint,
     model_from_payload,
 )
 from extractors.networks import FeatureNetwork, NetworkOptions, build_networks
 from extractors.windows import VideoWindows, extract_windows
 
 log = logging.getLogger(__name__)
-DEFAULT_DECISION = {"rule": FUSED_RULE, "segment": 0.5, "video": 0.5}
-"""The published decision rule, for checkpoints that record none (official HAN files)."""
 
 
 @dataclass
@@ -46,7 +45,7 @@ class Parser:
 
 def load_parser(
     checkpoint: Path,
-    checkpoint_format: str,
+    checkpoint_format: CheckpointFormat,
     device: torch.device,
     weights: dict[str, str] | None = None,
     allow_mismatch: bool = False,
@@ -54,7 +53,7 @@ def load_parser(
     """Load ``checkpoint`` and build the feature networks its record names (``weights`` replaces the
     recorded weights of some kinds); networks whose identity differs from the record are refused unless
     ``allow_mismatch`` (then a warning)."""
-    payload = load_dict(checkpoint)
+    payload = load_checkpoint(checkpoint, checkpoint_format)
     model = model_from_payload(checkpoint, payload, checkpoint_format).to(device)
     recorded = checkpoint_features(payload)
     kinds = list(model.feature_kinds)
@@ -75,7 +74,7 @@ def load_parser(
             check_feature_identity(
                 checkpoint, network.kind, recorded[network.kind], actual, "the parse networks", allow_mismatch
             )
-    decision = checkpoint_decision(payload) or DEFAULT_DECISION
+    decision = default_decision(checkpoint, payload, checkpoint_format)
     return Parser(checkpoint, model.eval(), networks, scaling, decision, identity, device)
 
 

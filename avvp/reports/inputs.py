@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from avvp.data.features import FeatureStore
+from avvp.decision_rules import DECISION_FILE
 from avvp.errors import InputError
 from avvp.evaluation import METRIC_NAMES
 from avvp.io import read_text
@@ -71,7 +72,8 @@ def check_metrics(path: str | Path, metrics: dict[str, Any]) -> dict[str, Any]:
 class Experiment:
     """One experiment of the run: its scores, the paper methods it reproduces, and its training records.
 
-    ``best_epoch`` is the epoch of the selected model (``val_metrics.json``) when known;
+    ``best_epoch`` is the epoch of the selected model (``val_metrics.json``) when known,
+    ``decision_rule`` the rule its predictions were decided with (``fused``, ``modality``) when recorded;
     ``discriminator_accuracy`` maps epochs to the modality discriminator's accuracy (adversarial models).
     """
 
@@ -82,6 +84,7 @@ class Experiment:
     attention: dict[str, Any] | None = None
     best_epoch: int | None = None
     discriminator_accuracy: dict[int, float] = field(default_factory=dict)
+    decision_rule: str | None = None
 
 
 def discriminator_accuracy(path: str | Path, history: Sequence[dict[str, Any]]) -> dict[int, float]:
@@ -103,7 +106,8 @@ def load_experiment(
 ) -> Experiment:
     """Read an experiment's metrics JSON, ``train_dir/history.jsonl``, the selected epoch of
     ``train_dir/val_metrics.json`` and its attention distribution: ``predict_dir/attention.json``
-    (evaluation split) when present, else ``train_dir/attention.json``."""
+    (evaluation split) when present, else ``train_dir/attention.json``; the decision rule of
+    ``predict_dir/decision.json`` when present."""
     metrics = check_metrics(metrics_path, read_json(metrics_path))
     history_path = Path(train_dir) / "history.jsonl"
     history = read_jsonl(history_path)
@@ -111,6 +115,8 @@ def load_experiment(
     best_epoch = read_json(val_metrics).get("epoch") if val_metrics.is_file() else None
     candidates = [Path(predict_dir) / "attention.json", Path(train_dir) / "attention.json"]
     attention = next((read_json(p) for p in candidates if p.is_file()), None)
+    decision = Path(predict_dir) / DECISION_FILE
+    rule = read_json(decision).get("rule") if decision.is_file() else None
     return Experiment(
         name,
         paper_methods,
@@ -119,6 +125,7 @@ def load_experiment(
         attention,
         best_epoch,
         discriminator_accuracy(history_path, history),
+        rule,
     )
 
 

@@ -58,6 +58,11 @@ PRETRAINING_NOTE = (
     "parts where recorded: L_u (audio-audio and visual-visual pairs, dashed) and L_x (audio-visual pairs, "
     "dash-dotted), in the colour of the variant."
 )
+RULES_NOTE = (
+    "Decision rule: a segment is positive for a class where its probability is at least 0.5 and a "
+    "video-level probability of the class is too; `fused` takes the fused probability for both modalities "
+    "(HAN), `modality` each modality's own (JoMoLD)."
+)
 DENOISING = "Label denoising"
 DENOISING_NOTE = (
     "JoMoLD (paper 003) trains a noise estimator, then estimates for each class the share of its training "
@@ -116,7 +121,8 @@ def _scores(values: dict[str, float]) -> list[str]:
 def _score_rows(data: ReportData) -> list[list[str]]:
     rows = []
     for experiment in data.experiments:
-        name = f"**{_text(experiment.name)}** (this run)"
+        rule = f"; decision rule {experiment.decision_rule}" if experiment.decision_rule else ""
+        name = f"**{_text(experiment.name)}** (this run{_text(rule)})"
         rows += [[name, level, *_scores(experiment.metrics[level])] for level in LEVELS]
         rows += [
             [_text(row.label), _text(row.level), *_scores(row.scores)]
@@ -357,6 +363,8 @@ def render_markdown(data: ReportData, image: Callable[[Path], str]) -> str:
         "",
         *_table(["method", "level", *METRIC_TITLES], _score_rows(data)),
     ]
+    if any(e.decision_rule for e in data.experiments):
+        lines += ["", RULES_NOTE]
     if data.baseline:
         lines += [
             "",

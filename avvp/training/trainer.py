@@ -2,8 +2,8 @@
 
 One run writes into ``output_dir``: ``config.yaml`` (the validated config), ``last.pt`` (full training
 state, every epoch), ``best.pt`` (native model checkpoint of the epoch with the best validation score,
-``selection`` in the config: segment-level Type@AV by default; both checkpoints record the identity of the
-features and the decision rule), ``val_metrics.json`` (that epoch's metrics), ``history.jsonl`` (one line
+``selection`` in the config: segment-level Type@AV by default; both checkpoints record the training config,
+the identity of the features and the decision rule), ``val_metrics.json`` (that epoch's metrics), ``history.jsonl`` (one line
 per epoch: losses, learning rate, timings, validation metrics), ``loss_gaps.jsonl`` and
 ``attention.json``/``attention.npz`` (diagnostics of :mod:`avvp.training.diagnostics`, attention on the
 validation split under the best model). Every file is replaced atomically.
@@ -283,9 +283,11 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
             score,
             record["seconds"],
         )
+        payload = native_payload(model, epoch, metrics, features, decision)
+        payload["config"] = config.model_dump(mode="json")
         if score >= best["score"]:
             best = {"epoch": epoch, "score": score, "metrics": metrics}
-            save_checkpoint(output_dir / "best.pt", native_payload(model, epoch, metrics, features, decision))
+            save_checkpoint(output_dir / "best.pt", payload)
             write_json(
                 output_dir / "val_metrics.json",
                 {"epoch": epoch, "selection": config.selection.name, **metrics},
@@ -293,8 +295,6 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
             write_attention(output_dir, attention_distribution(attention, config.attention_bins), "val")
         write_jsonl(output_dir / "history.jsonl", history)
         write_jsonl(output_dir / "loss_gaps.jsonl", gap_records)
-        payload = native_payload(model, epoch, metrics, features, decision)
-        payload["config"] = config.model_dump(mode="json")
         payload["training"] = {
             **optimisation.state_dict(),
             "loss_gaps": gaps.state_dict(),
