@@ -308,3 +308,16 @@ def test_training_with_dgm_logs_omega_and_mu_per_epoch(
         assert 0 < record["mu_audio"] <= 1 and 0 < record["mu_visual"] <= 1
         assert ("L_ms" in record) == msdu
     assert np.isfinite([r["loss"] for r in records]).all()
+
+
+def test_a_resumed_run_with_dgm_noise_ends_with_the_same_weights(tmp_path: Path) -> None:
+    splits = make_splits(tmp_path / "data", num_train=16, num_val=8)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    extra = {"gradient_modulation": {}, "model.heads.modality_separated": {}}
+    extra["loss.terms"] = {"wsl": 1.0, "audio": 1.0, "visual": 1.0, "modality_separated": 1.0}
+    train(load_config(None, train_overrides(splits, straight, epochs=2, **extra)))
+    train(load_config(None, train_overrides(splits, resumed, epochs=1, **extra)))
+    train(load_config(None, train_overrides(splits, resumed, epochs=2, **extra)), resume=True)
+    a = torch.load(straight / "last.pt", weights_only=True)["state_dict"]
+    b = torch.load(resumed / "last.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
