@@ -21,6 +21,7 @@ PAPER_HAN_SEGMENT = "60.1 | 52.9 | 48.9 | 54.0 | 55.4"
 PAPER_ACROSS_VSELF_EVENT = "51.9 | 51.2 | 44.3 | 49.1 | 48.9"
 SCORES_HEADER = "method"
 DISCRIMINATOR_HEADER = "experiment | first epoch"
+MODULATION_HEADER = "experiment | first epoch | last epoch | selected epoch (best validation)"
 MAIN_FIGURES = ["attention.png", "per_class_f1.png", "training_curves.png"]
 AVG_FIGURES = ["graph_components.png", "pretraining_loss.png"]
 
@@ -205,6 +206,47 @@ def test_discriminator_accuracy_outside_0_1_is_an_error(tmp_path, capsys):
     assert _run(tmp_path, [("han", "HAN")]) == 2
     err = capsys.readouterr().err
     assert "history.jsonl: modality_discriminator_accuracy is not in [0, 1] in epoch(s) [3]" in err
+
+
+def _add_history_values(train_dir, values, best_epoch):
+    """Add ``values`` (key -> one value per epoch) to the experiment's history; set the selected epoch."""
+    history = [json.loads(line) for line in (train_dir / "history.jsonl").read_text().splitlines()]
+    for epoch, record in enumerate(history):
+        record.update({key: column[epoch] for key, column in values.items()})
+    (train_dir / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+    (train_dir / "val_metrics.json").write_text(json.dumps({"epoch": best_epoch}))
+
+
+def test_gradient_modulation_is_shown_only_for_experiments_that_record_it(tmp_path):
+    plain, modulated = tmp_path / "plain", tmp_path / "modulated"
+    assert _report(plain)[0] == 0
+    assert not (plain / "out" / "figures" / "gradient_modulation.png").exists()
+    assert "Gradient modulation" not in (plain / "out" / "report.md").read_text()
+
+    results = _inputs(modulated, ["han", "a_cross_v_self"])
+    curves = {"omega": [1.5, 1.2, 0.8], "mu_audio": [1.0, 1.0, 0.95], "mu_visual": [0.85, 0.9, 0.99]}
+    _add_history_values(results / "train" / "han", curves, best_epoch=2)
+    assert _run(modulated, TWO_EXPERIMENTS) == 0
+    markdown = (modulated / "out" / "report.md").read_text()
+    assert "## Gradient modulation" in markdown and "mu_v = 1 - tanh(gamma omega)" in markdown
+    assert _table(markdown, MODULATION_HEADER) == [
+        [
+            "han",
+            "omega 1.500, mu_a 1.000, mu_v 0.850 (epoch 1)",
+            "omega 0.800, mu_a 0.950, mu_v 0.990 (epoch 3)",
+            "omega 1.200, mu_a 1.000, mu_v 0.900 (epoch 2)",
+        ]
+    ]
+    assert (modulated / "out" / "figures" / "gradient_modulation.png").is_file()
+    assert "gradient_modulation.png" in markdown
+
+
+def test_gradient_modulation_values_out_of_range_are_an_error(tmp_path, capsys):
+    results = _inputs(tmp_path, ["han"])
+    curves = {"omega": [1.5, 1.2, 0.8], "mu_audio": [1.0, 1.0, 1.0], "mu_visual": [0.85, 1.2, 0.0]}
+    _add_history_values(results / "train" / "han", curves, best_epoch=3)
+    assert _run(tmp_path, [("han", "HAN")]) == 2
+    assert "history.jsonl: mu_visual is not in (0, 1] in epoch(s) [2, 3]" in capsys.readouterr().err
 
 
 def test_report_rejects_incomplete_metrics(tmp_path, capsys):

@@ -8,6 +8,8 @@ grounding graphs; a parser can then put it in front of its input projections (``
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
@@ -43,6 +45,9 @@ class AVGEncoder(nn.Module):
     """
 
     feature_kinds: tuple[str, ...] = ("vggish", "resnet152")
+    modality_modules: ClassVar[dict[str, tuple[str, ...]]] = {"audio": ("audio",), "visual": ("visual",)}
+    """Submodules that process one modality only: the input embeddings (the Transformer, the modality and
+    position embeddings serve both)."""
 
     def __init__(self, config: AVGEncoderConfig) -> None:
         super().__init__()

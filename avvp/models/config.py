@@ -46,10 +46,22 @@ class DiscriminatorConfig(_Strict):
     )
 
 
+class ModalitySeparatedConfig(_Strict):
+    """The modality-separated decision unit (MSDU, paper 004 section III-C, eq. 11): per modality a temporal
+    attention and a classifier on the projected segments, to measure the modality imbalance."""
+
+    detach: bool = Field(
+        False,
+        description="false: the MSDU loss also trains the input projections (the paper shares psi); "
+        "true: it trains the MSDU heads only",
+    )
+
+
 class HeadsConfig(_Strict):
-    """Optional heads on the segment features that enter the MMIL pooling; ``null`` leaves a head out."""
+    """Optional heads on the parser's segment features; ``null`` leaves a head out."""
 
     modality_discriminator: DiscriminatorConfig | None = None
+    modality_separated: ModalitySeparatedConfig | None = None
 
 
 class InputEncoderConfig(AVGEncoderConfig):

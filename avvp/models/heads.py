@@ -13,7 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from avvp.models.config import DiscriminatorConfig, HeadsConfig
+from avvp.data.labels import NUM_CLASSES
+from avvp.models.config import DiscriminatorConfig, HeadsConfig, ModalitySeparatedConfig
 
 
 class GradientReversal(torch.autograd.Function):
@@ -58,9 +59,41 @@ class ModalityDiscriminator(nn.Module):
         return self.classifier(stacked).squeeze(-1)
 
 
+class ModalitySeparatedDecision(nn.Module):
+    """The modality-separated decision unit (MSDU, paper 004 eq. 11) on the projected segments ``e_a``, ``e_v``.
+
+    Each modality ``m`` has its own classifier and temporal attention, ``Linear(d, C)`` each:
+    ``P_m = sigmoid(phi_m(e_m))`` and ``A_m = softmax_t(Atn_m(e_m))`` (B, T, C); its video-level probability
+    is ``p_m = sum_t A_m * P_m``. Returns (B, 2, C), the modality axis ordered (audio, visual). With
+    ``detach``, no gradient flows from these heads into the projections.
+    """
+
+    reads = "projected"
+
+    def __init__(self, d_model: int, config: ModalitySeparatedConfig) -> None:
+        super().__init__()
+        self.detach = config.detach
+        self.classifiers = nn.ModuleList(nn.Linear(d_model, NUM_CLASSES) for _ in range(2))
+        self.attentions = nn.ModuleList(nn.Linear(d_model, NUM_CLASSES) for _ in range(2))
+
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+        """Video-level probabilities (B, 2, C) of projected ``audio``, ``visual`` (B, T, D)."""
+        probabilities = []
+        for segments, classifier, attention in zip(
+            (audio, visual), self.classifiers, self.attentions, strict=True
+        ):
+            if self.detach:
+                segments = segments.detach()
+            weights = torch.softmax(attention(segments), dim=1)
+            probabilities.append((weights * torch.sigmoid(classifier(segments))).sum(dim=1))
+        return torch.stack(probabilities, dim=1)
+
+
 def build_heads(config: HeadsConfig, d_model: int) -> nn.ModuleDict:
     """The enabled heads of ``config`` by name (an empty dict when none is)."""
     heads = nn.ModuleDict()
     if config.modality_discriminator is not None:
         heads["modality_discriminator"] = ModalityDiscriminator(d_model, config.modality_discriminator)
+    if config.modality_separated is not None:
+        heads["modality_separated"] = ModalitySeparatedDecision(d_model, config.modality_separated)
     return heads

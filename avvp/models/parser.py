@@ -65,6 +65,26 @@ class Parser(nn.Module):
         output.heads = {name: head(*segments[head.reads]) for name, head in self.heads.items()}
         return output
 
+    def modality_parameters(self) -> dict[str, list[nn.Parameter]]:
+        """The parameters that process one modality only, by modality (``audio``, ``visual``).
+
+        They are the modality-specific submodules (``modality_modules``) of the input encoder, the
+        projections and the block: audio the VGGish projection (and the encoder's audio embedding, Base's
+        audio self-attention layer), visual the ResNet152 and R(2+1)D projections and their fusion (and the
+        encoder's visual embedding, Base's visual self-attention layer). Shared layers, the MMIL pooling
+        and the heads belong to neither. Gradient modulation scales exactly these.
+        """
+        parts = [part for part in (self.input_encoder, self.projections, self.block) if part is not None]
+        return {
+            modality: [
+                parameter
+                for part in parts
+                for name in part.modality_modules.get(modality, ())
+                for parameter in getattr(part, name).parameters()
+            ]
+            for modality in ("audio", "visual")
+        }
+
     def train(self, mode: bool = True) -> Parser:
         """Set training mode, keeping a frozen input encoder in eval mode (no dropout in fixed features)."""
         super().train(mode)

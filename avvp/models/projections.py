@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -22,6 +24,12 @@ class InputProjections(nn.Module):
     input encoder's snippet embeddings. Frames are averaged per second before their projection, which
     equals the published project-then-average because the projection is linear.
     """
+
+    modality_modules: ClassVar[dict[str, tuple[str, ...]]] = {
+        "audio": ("audio",),
+        "visual": ("frames", "motion", "visual_fusion"),
+    }
+    """Submodules that process one modality only (see :meth:`Parser.modality_parameters`)."""
 
     def __init__(
         self,

@@ -1,6 +1,6 @@
 """The report's figures (PNG, matplotlib without a display): per-class F1, modality attention, training curves,
-for AVG pretraining the grounding graphs' connected components and the pretraining loss, and for label
-denoising the estimated noise ratios per class."""
+gradient modulation, for AVG pretraining the grounding graphs' connected components and the pretraining loss,
+and for label denoising the estimated noise ratios per class."""
 
 from __future__ import annotations
 
@@ -140,6 +140,31 @@ def training_curves(experiments: Sequence[Experiment], path: Path) -> Path | Non
     figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8))
     for ax, (draw, drawn) in zip(axes, panels, strict=True):
         draw(ax, drawn, colors)
+        _decorate_epochs(ax)
+    return _save(figure, path)
+
+
+def gradient_modulation(experiments: Sequence[Experiment], path: Path) -> Path | None:
+    """For the experiments trained with gradient modulation (None when there is none): ``omega_{v-a}`` per
+    epoch beside the balance line 1, and ``mu_a`` (solid) and ``mu_v`` (dashed) per epoch."""
+    shown = [e for e in experiments if e.modulation]
+    if not shown:
+        return None
+    figure, (omega_ax, mu_ax) = plt.subplots(1, 2, figsize=(11.0, 3.8))
+    for i, experiment in enumerate(shown):
+        curves, color = experiment.modulation, f"C{i}"
+        for ax, key, style, label in (
+            (omega_ax, "omega", "-", experiment.name),
+            (mu_ax, "mu_audio", "-", f"{experiment.name}: audio"),
+            (mu_ax, "mu_visual", "--", f"{experiment.name}: visual"),
+        ):
+            values = curves.get(key, {})
+            ax.plot(list(values), list(values.values()), style, color=color, label=label)
+    omega_ax.axhline(1.0, color="grey", linestyle=":", label="1: balanced")
+    omega_ax.set(xlabel="epoch", ylabel="omega (v-a)", title="Imbalance: visual over audio progress (eq. 6)")
+    mu_ax.set(xlabel="epoch", ylabel="mu", title="Gradient coefficients (eq. 7)")
+    mu_ax.set_ylim(top=1.02)
+    for ax in (omega_ax, mu_ax):
         _decorate_epochs(ax)
     return _save(figure, path)
 

@@ -4,8 +4,9 @@ pretraining (grounding graphs and pretraining histories)."""
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,13 @@ LEVELS = ("segment", "event")
 METRIC_TITLES = ("Audio", "Visual", "Audio-visual", "Type@AV", "Event@AV")
 DISCRIMINATOR_ACCURACY = "modality_discriminator_accuracy"
 """Key of a ``history.jsonl`` record: the epoch's mean accuracy of the adversarial modality discriminator."""
+MODULATION = {
+    "omega": (lambda v: 0 < v < math.inf, "a positive number"),
+    "mu_audio": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "mu_visual": (lambda v: 0 < v <= 1, "in (0, 1]"),
+}
+"""Keys of a ``history.jsonl`` record written by dynamic gradient modulation (epoch means of ``omega_{v-a}``,
+``mu_a``, ``mu_v``), each with its check and the range it states."""
 GRAPH_SUMMARY = (
     "visual_threshold",
     "visual_quantile",
@@ -72,9 +80,10 @@ def check_metrics(path: str | Path, metrics: dict[str, Any]) -> dict[str, Any]:
 class Experiment:
     """One experiment of the run: its scores, the paper methods it reproduces, and its training records.
 
-    ``best_epoch`` is the epoch of the selected model (``val_metrics.json``) when known,
-    ``decision_rule`` the rule its predictions were decided with (``fused``, ``modality``) when recorded;
-    ``discriminator_accuracy`` maps epochs to the modality discriminator's accuracy (adversarial models).
+    ``best_epoch`` is the epoch of the selected model (``val_metrics.json``) when known;
+    ``discriminator_accuracy`` maps epochs to the modality discriminator's accuracy (adversarial models);
+    ``modulation`` maps each key of :data:`MODULATION` to its values by epoch (runs with gradient modulation);
+    ``decision_rule`` is the rule its predictions were decided with (``fused``, ``modality``) when recorded.
     """
 
     name: str
@@ -84,17 +93,36 @@ class Experiment:
     attention: dict[str, Any] | None = None
     best_epoch: int | None = None
     discriminator_accuracy: dict[int, float] = field(default_factory=dict)
+    modulation: dict[str, dict[int, float]] = field(default_factory=dict)
     decision_rule: str | None = None
 
 
-def discriminator_accuracy(path: str | Path, history: Sequence[dict[str, Any]]) -> dict[int, float]:
-    """Epoch -> modality discriminator accuracy, for the records of ``history`` (read from ``path``) that
-    have it; :class:`InputError` for a value that is not a fraction in [0, 1]."""
-    accuracy = {r["epoch"]: r[DISCRIMINATOR_ACCURACY] for r in history if DISCRIMINATOR_ACCURACY in r}
-    bad = [e for e, a in accuracy.items() if not (isinstance(a, int | float) and 0 <= a <= 1)]
+def epoch_values(
+    path: str | Path,
+    history: Sequence[dict[str, Any]],
+    key: str,
+    valid: Callable[[float], bool],
+    expected: str,
+) -> dict[int, float]:
+    """Epoch -> value of ``key``, for the records of ``history`` (read from ``path``) that have it;
+    :class:`InputError` naming the epochs whose value is not a number passing ``valid`` (``expected``
+    says which range)."""
+    values = {r["epoch"]: r[key] for r in history if key in r}
+    bad = [e for e, v in values.items() if not (isinstance(v, int | float) and valid(v))]
     if bad:
-        raise InputError(f"{path}: {DISCRIMINATOR_ACCURACY} is not in [0, 1] in epoch(s) {bad}")
-    return {epoch: float(a) for epoch, a in accuracy.items()}
+        raise InputError(f"{path}: {key} is not {expected} in epoch(s) {bad}")
+    return {epoch: float(v) for epoch, v in values.items()}
+
+
+def discriminator_accuracy(path: str | Path, history: Sequence[dict[str, Any]]) -> dict[int, float]:
+    """Epoch -> modality discriminator accuracy (see :func:`epoch_values`): a fraction in [0, 1]."""
+    return epoch_values(path, history, DISCRIMINATOR_ACCURACY, lambda a: 0 <= a <= 1, "in [0, 1]")
+
+
+def modulation_curves(path: str | Path, history: Sequence[dict[str, Any]]) -> dict[str, dict[int, float]]:
+    """Each key of :data:`MODULATION` that ``history`` records -> its values by epoch (see :func:`epoch_values`)."""
+    curves = {key: epoch_values(path, history, key, *check) for key, check in MODULATION.items()}
+    return {key: values for key, values in curves.items() if values}
 
 
 def load_experiment(
@@ -125,6 +153,7 @@ def load_experiment(
         attention,
         best_epoch,
         discriminator_accuracy(history_path, history),
+        modulation_curves(history_path, history),
         rule,
     )
 

@@ -39,6 +39,15 @@ DISCRIMINATOR_NOTE = (
     "modality away; well below 0.5 it is wrong more often than chance: the encoder makes audio look visual "
     "and visual look audio instead of making them indistinguishable."
 )
+MODULATION = "Gradient modulation"
+MODULATION_NOTE = (
+    "Dynamic gradient modulation (paper 004, section III-B). On each training batch, omega (v-a) is the ratio "
+    "of the visual to the audio progress (eq. 6: scores of the true classes plus the gap between the mean "
+    "true-class and the mean wrong-class score, from the modality-separated heads when the model has them); "
+    "above 1 the visual modality leads and the gradients of its own parameters are scaled by "
+    "mu_v = 1 - tanh(gamma omega), below 1 the audio ones by mu_a = 1 - tanh(gamma / omega) (eq. 7). "
+    "Values are means over each epoch's steps, so both mu can be below 1 when the lead changed within an epoch."
+)
 AVG = "AVG pretraining"
 AVG_NOTE = (
     "Pretraining of the audio and visual input encoder on audio-visual grounding (AVG) graphs (paper 002, "
@@ -205,9 +214,29 @@ def _discriminator_lines(data: ReportData) -> list[str]:
     return ["", DISCRIMINATOR_NOTE, "", *_table(header, rows)]
 
 
+def _modulation_cell(experiment: Experiment, epoch: int | None) -> str:
+    values = [experiment.modulation.get(key, {}).get(epoch) for key in ("omega", "mu_audio", "mu_visual")]
+    if epoch is None or None in values:
+        return "n/a"
+    omega, mu_audio, mu_visual = values
+    return f"omega {omega:.3f}, mu_a {mu_audio:.3f}, mu_v {mu_visual:.3f} (epoch {epoch})"
+
+
+def _modulation_lines(data: ReportData) -> list[str]:
+    shown = [e for e in data.experiments if e.modulation]
+    rows = []
+    for e in shown:
+        epochs = e.modulation.get("omega", {})
+        first, last = (min(epochs), max(epochs)) if epochs else (None, None)
+        rows.append([_text(e.name), *(_modulation_cell(e, epoch) for epoch in (first, last, e.best_epoch))])
+    header = ["experiment", "first epoch", "last epoch", "selected epoch (best validation)"]
+    return ["", MODULATION_NOTE, "", *_table(header, rows)]
+
+
 FIGURE_TABLES: dict[str, Callable[[ReportData], list[str]]] = {
     ATTENTION: _attention_lines,
     CURVES: _discriminator_lines,
+    MODULATION: _modulation_lines,
 }
 """The tables shown under a figure, by caption."""
 
@@ -465,6 +494,7 @@ def build_report(
         "Per-class F1": figures.per_class_f1(methods, figure_dir / "per_class_f1.png"),
         ATTENTION: figures.attention(experiments, classes, figure_dir / "attention.png"),
         CURVES: figures.training_curves(experiments, figure_dir / "training_curves.png"),
+        MODULATION: figures.gradient_modulation(experiments, figure_dir / "gradient_modulation.png"),
     }
     data = ReportData(
         run=run,

@@ -20,6 +20,7 @@ from avvp.decision_rules import DecisionRule
 from avvp.errors import InputError
 from avvp.models import ModelConfig
 from avvp.training.denoising import DenoisingConfig
+from avvp.training.gradient_modulation import GradientModulationConfig
 from avvp.training.losses import HEADS_NEEDED, LossConfig
 
 DEFAULT_SPLIT_FILES = {
@@ -130,6 +131,10 @@ class TrainConfig(RunSettings):
     denoising: DenoisingConfig | None = Field(
         None, description="JoMoLD's joint-modal label denoising of the modality targets (null: none)"
     )
+    gradient_modulation: GradientModulationConfig | None = Field(
+        None,
+        description="paper 004's dynamic gradient modulation of the modality-specific parameters (null: none)",
+    )
     eval_batch_size: int = Field(256, gt=0)
     attention_bins: int = Field(20, gt=1, description="histogram bins of the attention diagnostics")
 
@@ -138,6 +143,11 @@ class TrainConfig(RunSettings):
         for term, head in HEADS_NEEDED.items():
             if term in self.loss.terms and getattr(self.model.heads, head) is None:
                 raise ValueError(f"loss term '{term}' needs the head model.heads.{head}")
+        if self.model.heads.modality_separated is not None and "modality_separated" not in self.loss.terms:
+            raise ValueError(
+                "model.heads.modality_separated is trained only by the loss term 'modality_separated': "
+                "add it to loss.terms (e.g. modality_separated: 1.0)"
+            )
         return self
 
     @model_validator(mode="after")

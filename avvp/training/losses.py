@@ -90,6 +90,12 @@ def modality_targets(batch: Batch, modality: str | None, smoothing: float) -> to
     return targets if dropped is None else targets.masked_fill(dropped, 0.0)
 
 
+def clamped_bce(prob: torch.Tensor, targets: torch.Tensor, clamp: float) -> torch.Tensor:
+    """Mean binary cross-entropy of probabilities ``prob`` clamped to ``[clamp, 1-clamp]`` and computed in
+    float32 (safe under mixed precision) against ``targets`` of the same shape."""
+    return functional.binary_cross_entropy(prob.float().clamp(clamp, 1.0 - clamp), targets)
+
+
 class VideoBCE:
     """Binary cross-entropy between a video-level probability of the output (B, C) and its targets.
 
@@ -107,8 +113,8 @@ class VideoBCE:
 
     def __call__(self, output: ParserOutput, batch: Batch) -> torch.Tensor:
         """The loss of one batch (a scalar tensor)."""
-        prob = getattr(output, self.field).float().clamp(self.clamp, 1.0 - self.clamp)
-        return functional.binary_cross_entropy(prob, modality_targets(batch, self.modality, self.smoothing))
+        targets = modality_targets(batch, self.modality, self.smoothing)
+        return clamped_bce(getattr(output, self.field), targets, self.clamp)
 
 
 class SegmentContrastiveLoss:
@@ -164,6 +170,28 @@ class ModalityAdversarialLoss:
         return {"modality_discriminator_accuracy": correct.float().mean()}
 
 
+class ModalitySeparatedLoss:
+    """``L_ms``: the MSDU heads' video-level losses, ``BCE(p_a^ms, y_a) + BCE(p_v^ms, y_v)``.
+
+    ``p^ms`` is the ``modality_separated`` head's output (B, 2, C) (audio, visual); each modality's targets
+    are those of its main loss (:func:`modality_targets`: smoothed as configured, denoised labels removed).
+    """
+
+    head = "modality_separated"
+
+    def __init__(self, smoothing: dict[str, float], clamp: float) -> None:
+        self.smoothing = smoothing
+        self.clamp = clamp
+
+    def __call__(self, output: ParserOutput, batch: Batch) -> torch.Tensor:
+        """The loss of one batch (a scalar tensor)."""
+        prob = output.heads[self.head]
+        return sum(
+            clamped_bce(prob[:, i], modality_targets(batch, modality, self.smoothing[modality]), self.clamp)
+            for i, modality in enumerate(("audio", "visual"))
+        )
+
+
 LOSS_TERMS: dict[str, tuple[str, Callable[[LossConfig], LossTerm]]] = {
     "wsl": ("L_wsl", lambda cfg: VideoBCE("global_prob", None, 0.0, cfg.clamp)),
     "audio": (
@@ -179,10 +207,16 @@ LOSS_TERMS: dict[str, tuple[str, Callable[[LossConfig], LossTerm]]] = {
         "L_nce",
         lambda cfg: SegmentContrastiveLoss(cfg.contrastive.temperature, cfg.contrastive.smoothing),
     ),
+    "modality_separated": (
+        "L_ms",
+        lambda cfg: ModalitySeparatedLoss(
+            {m: cfg.label_smoothing.amount(m) for m in ("audio", "visual")}, cfg.clamp
+        ),
+    ),
 }
 """Config name -> (name in logs, factory from the loss config)."""
 
-HEADS_NEEDED = {"modality_adversarial": "modality_discriminator"}
+HEADS_NEEDED = {"modality_adversarial": "modality_discriminator", "modality_separated": "modality_separated"}
 """Loss terms that read a head's output -> the head the model must have."""
 
 

@@ -50,6 +50,7 @@ from avvp.training.diagnostics import (
     write_attention,
     write_jsonl,
 )
+from avvp.training.gradient_modulation import GradientModulation
 from avvp.training.losses import Objective
 from avvp.training.optimisation import Optimisation, build_optimisation
 
@@ -238,6 +239,9 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     denoising = (
         LabelDenoising(config.denoising, config.loss, device) if config.denoising is not None else None
     )
+    modulation = (
+        GradientModulation(config.gradient_modulation) if config.gradient_modulation is not None else None
+    )
     gaps = LossGapTracker()
     history: list[dict[str, Any]] = []
     gap_records: list[dict[str, Any]] = []
@@ -265,6 +269,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
             f"epoch {epoch}/{config.epochs}",
             first_step=(epoch - 1) * len(loader),
             denoising=denoising,
+            modulation=modulation,
         )
         optimisation.scheduler.step()
         start = perf_counter()

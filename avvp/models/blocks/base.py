@@ -13,6 +13,8 @@ The cross-modal layer is shared by the two directions, as HAN's layer is. A moda
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -22,6 +24,12 @@ from avvp.models.config import ParserConfig
 
 class BaseBlock(nn.Module):
     """Separate self-attention per modality, then a shared cross-modal layer with optional skip connections."""
+
+    modality_modules: ClassVar[dict[str, tuple[str, ...]]] = {
+        "audio": ("audio_self",),
+        "visual": ("visual_self",),
+    }
+    """Submodules that process one modality only; the cross-modal layer serves both."""
 
     def __init__(self, config: ParserConfig) -> None:
         super().__init__()

@@ -8,6 +8,8 @@ stream being updated it adds self-attention over its own segments and, when that
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -17,6 +19,9 @@ from avvp.models.config import ParserConfig
 
 class HANBlock(nn.Module):
     """``a' = Layer(a, v)``, ``v' = Layer(v, a)`` with one shared layer (cross terms as configured)."""
+
+    modality_modules: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """None: the one layer serves both modalities."""
 
     def __init__(self, config: ParserConfig) -> None:
         super().__init__()
