@@ -36,7 +36,14 @@ def test_tiny_demo_runs_end_to_end_and_resumes_by_shard(tmp_path):
     assert "wildcards: shard=001" in done.stderr + done.stdout
 
     results = checkout / "results" / "demo"
-    for name in ("han", "a_cross_v_self", "base_adv_skip_gcaa", "pretrain_e2e_uni", "weak_baseline"):
+    for name in (
+        "han",
+        "a_cross_v_self",
+        "base_adv_skip_gcaa",
+        "pretrain_e2e_uni",
+        "jomold_dgm_msdu",
+        "weak_baseline",
+    ):
         metrics = json.loads((results / "metrics" / f"{name}.json").read_text())
         assert metrics["videos"] == 2
         assert set(metrics["segment"]) == {"audio", "visual", "audio_visual", "type", "event"}
@@ -44,8 +51,17 @@ def test_tiny_demo_runs_end_to_end_and_resumes_by_shard(tmp_path):
     assert len(pretraining) == 10 and pretraining[-1]["loss"] < pretraining[0]["loss"]
     e2e = (results / "train" / "pretrain_e2e_uni.yaml").read_text()
     assert "pretrained_encoder: results/demo/pretraining/uni/encoder.pt" in e2e
+    history = [json.loads(line) for line in (results / "train" / "jomold_dgm_msdu" / "history.jsonl").open()]
+    assert all(
+        {"omega", "mu_audio", "mu_visual", "dropped_audio", "L_nce", "L_ms"} <= set(r) for r in history
+    )
+    assert (results / "denoising" / "jomold" / "noise_ratios.npz").is_file()
+    decision = json.loads((results / "predict" / "jomold_dgm_msdu" / "decision.json").read_text())
+    assert decision["rule"] == "modality"
     markdown = (results / "report" / "report.md").read_text()
     assert "## AVG pretraining" in markdown
+    assert "## Label denoising" in markdown and "## Gradient modulation" in markdown
+    assert "**jomold_dgm_msdu** (this run; decision rule modality)" in markdown
     assert "A_cross+V_cross (HAN) | segment | 60.1 | 52.9" in markdown
     assert "10 of 10 clips are available; **0 missing**" in markdown
     assert "| test | 2 | 2 | 0 |" in markdown
