@@ -171,3 +171,58 @@ def test_formats_that_do_not_fit_are_one_line_errors(tmp_path: Path, original) -
         load_model(tmp_path / "x.pt", "official-jomold")
     with pytest.raises(InputError, match="checkpoint not found"):
         load_model(tmp_path / "absent.pt", "official-jomold")
+
+
+def test_released_layout_features_give_the_original_outputs(original, tmp_path: Path) -> None:
+    """LLP's released features (one .npy per YouTube id and kind, as the original's data loader reads them),
+    imported with 'avvp import-features', then predicted and noise-estimated from an official checkpoint."""
+    path, state, _ = original
+    rng = np.random.default_rng(11)
+    ids = [f"{chr(97 + i) * 11}_{10 * i}_{10 * i + 10}" for i in range(6)]
+    shapes = {"vggish": (10, 128), "res152": (80, 2048), "r2plus1d_18": (10, 512)}
+    arrays = {folder: {} for folder in shapes}
+    for folder, shape in shapes.items():
+        (tmp_path / folder).mkdir()
+        for vid in ids:
+            arrays[folder][vid] = rng.standard_normal(shape).astype(np.float32)
+            np.save(tmp_path / folder / f"{vid[:11]}.npy", arrays[folder][vid])
+    split = tmp_path / "clips.csv"
+    labels = ["Speech", "Dog", "Speech,Dog", "Cat", "Speech", "Dog,Cat"]
+    split.write_text(
+        "filename\tevent_labels\n" + "".join(f"{v}\t{c}\n" for v, c in zip(ids, labels, strict=True))
+    )
+    folders = [
+        "--vggish", str(tmp_path / "vggish"), "--res152", str(tmp_path / "res152"),
+        "--r2plus1d", str(tmp_path / "r2plus1d_18"),
+    ]  # fmt: skip
+    store = tmp_path / "features.h5"
+    assert main(["import-features", "--clips", str(split), "--output", str(store), *folders]) == 0
+    base = ["--checkpoint", str(path), "--checkpoint-format", "official-jomold", "--features", str(store),
+            "--split-csv", str(split), "--device", "cpu"]  # fmt: skip
+    assert main(["predict", *base, "--output-dir", str(tmp_path / "pred")]) == 0
+
+    inputs = [torch.from_numpy(np.stack([arrays[f][v] for v in ids])) for f in shapes]
+    with torch.no_grad():
+        reference = reference_forward(state, *inputs, cross_modal=True)
+        estimator = reference_forward(state, *inputs, cross_modal=False)
+    with h5py.File(tmp_path / "pred" / "probabilities.h5") as handle:
+        assert [v.decode() for v in handle["video_id"][:]] == ids
+        for name in PROBABILITIES:
+            np.testing.assert_allclose(handle[name][:], reference[name].numpy(), atol=1e-5, rtol=0)
+    frame_prob = reference["frame_prob"].numpy()
+    for index, modality in enumerate(("audio", "visual")):
+        expected = (frame_prob[:, :, index] >= 0.5) & (reference[f"{modality}_prob"].numpy() >= 0.5)[:, None]
+        np.testing.assert_array_equal(
+            read_predictions(tmp_path / "pred" / f"pred_{modality}.csv", ids), expected
+        )
+
+    output = tmp_path / "noise_ratios.npz"
+    thresholds = ["--audio-threshold", "0.98", "--visual-threshold", "1.0"]
+    assert main(["estimate-noise", *base, "--output", str(output), *thresholds]) == 0
+    weak = read_weak_labels(split).labels
+    audio, visual = original_noise_ratios(
+        estimator["audio_prob"].numpy(), estimator["visual_prob"].numpy(), weak, 0.98, 1.0
+    )
+    ratios = read_noise_ratios(output)
+    np.testing.assert_allclose(ratios.audio, audio, atol=1e-12)
+    np.testing.assert_allclose(ratios.visual, visual, atol=1e-12)
