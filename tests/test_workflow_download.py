@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 
 from avvp.cli import main
 from avvp.preparation.download import fetch_shard, read_manifest, ytdlp_command
+from avvp.preparation.shard_names import SHARD_PATTERN, shard_names
 from avvp.preparation.sharding import read_clip_list, split_into_shards
 
 FAKE_YTDLP = """#!{python}
@@ -139,6 +141,12 @@ def test_shards_are_contiguous_balanced_and_complete(tmp_path):
     )
     assert read_clip_list(tmp_path / "s" / "000.txt") == ids[:3]
     assert read_clip_list(tmp_path / "s" / "001.txt") == ids[3:5]
+
+
+def test_every_shard_name_matches_the_workflows_wildcard():
+    names = shard_names(1001)
+    assert names[:2] == ["000", "001"] and names[-1] == "1000"
+    assert all(re.fullmatch(SHARD_PATTERN, name) for name in names)
 
 
 def test_more_shards_than_clips_is_an_input_error(tmp_path, capsys):
