@@ -122,15 +122,6 @@ def test_unreadable_store_is_named(tmp_path: Path):
         FeatureStore(tmp_path / "absent.h5")
 
 
-def test_leftover_of_a_killed_write_is_removed(tmp_path: Path):
-    leftover = tmp_path / ".shard.h5.abc123.tmp"
-    leftover.write_bytes(b"partial")
-    other = tmp_path / ".other.h5.abc123.tmp"
-    other.write_bytes(b"someone else's")
-    write_shard(tmp_path / "shard.h5", IDS[:1])
-    assert not leftover.exists() and other.exists()
-
-
 def _raw_store(path, features, video_ids):
     """A store written without the writer's checks (as another tool might)."""
     with h5py.File(path, "w") as handle:
