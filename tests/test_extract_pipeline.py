@@ -14,7 +14,7 @@ from avvp.data.features import FEATURE_SHAPES, FeatureStore, FeatureStoreWriter
 from avvp.errors import InputError
 from extractors import visual
 from extractors.networks import NetworkOptions, build_networks
-from extractors.pipeline import extract_shard, list_videos, manifest_path, read_manifest
+from extractors.pipeline import extract_shard, list_videos, manifest_path, read_manifest, warn_non_llp_ids
 from extractors.weights import load_checkpoint, parse_weights_option
 
 KINDS = list(FEATURE_SHAPES)
@@ -166,6 +166,21 @@ def test_interrupted_shard_leaves_nothing_and_rerun_is_identical(
         np.testing.assert_array_equal(expected[kind][1], rerun[kind][1])
     assert manifest_path(first).read_text() == manifest_path(shard).read_text()
     assert first.read_bytes() == shard.read_bytes(), "the rerun writes the very same file"
+
+
+def test_clip_ids_that_are_not_llp_filenames_are_named_in_a_warning(clip_dir, tmp_path, caplog):
+    videos = [clip_dir / f"{name}.mp4" for name in ("abcdefghijk_0_10", "short", "fps5", "fps60", "long")]
+    videos += [clip_dir / f"{name}.mp4" for name in ("tiny", "large", "no_audio")]
+    warn_non_llp_ids(videos, tmp_path / "shard.h5")
+    (record,) = caplog.records
+    assert (
+        record.levelname == "WARNING"
+        and "shard.h5: 7 of 8 clip id(s) are not LLP filenames" in record.message
+    )
+    assert record.message.endswith(": short, fps5, fps60, long, tiny, ... (2 more)")
+    caplog.clear()
+    warn_non_llp_ids(videos[:1], tmp_path / "shard.h5")
+    assert not caplog.records
 
 
 def test_pretrained_offline_says_how_to_provide_the_file(monkeypatch, tmp_path):
