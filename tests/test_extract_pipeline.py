@@ -12,6 +12,7 @@ from extract_helpers import make_clip
 from avvp.cli import main
 from avvp.data.features import FEATURE_SHAPES, FeatureStore, FeatureStoreWriter
 from avvp.errors import InputError
+from avvp.feature_identity import identity_differences, store_identity
 from extractors import visual
 from extractors.networks import NetworkOptions, build_networks
 from extractors.pipeline import extract_shard, list_videos, manifest_path, read_manifest, warn_non_llp_ids
@@ -88,6 +89,12 @@ def test_store_records_sampling_and_demo_sizes(extracted):
     assert r2plus1d["frame_size"] == 16 and r2plus1d["snippet_frames"] == 8
     assert vggish["backend"] == "torch" and vggish["log_offset"] == 0.01
     assert "torch" in resnet["versions"]
+    # the store holds each network's record: its identity (what parse checks) and the package versions
+    options = NetworkOptions(weights=dict.fromkeys(KINDS, "random"), image_size=16, clip_size=16)
+    with FeatureStore(extracted) as store:
+        for network in build_networks(KINDS, options, torch.device("cpu")):
+            recorded = store_identity(store, network.kind)
+            assert identity_differences(network.record.identity(), recorded, "the store") == []
 
 
 def test_bad_clips_are_recorded_and_skipped(extracted):

@@ -28,7 +28,7 @@ def recorded_identity(**changes: dict[str, object]) -> dict[str, dict[str, objec
     with ``changes`` per kind."""
     options = NetworkOptions(weights=dict.fromkeys(KINDS, "random"), image_size=16, clip_size=16)
     networks = build_networks(KINDS, options, torch.device("cpu"))
-    identity = {n.kind: {k: v for k, v in n.attrs.items() if k != "versions"} for n in networks}
+    identity = {n.kind: n.record.identity() for n in networks}
     for kind in identity:
         identity[kind].update(changes.get(kind, {}), standardization=None)
     return identity
