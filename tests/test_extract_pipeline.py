@@ -1,4 +1,5 @@
-"""``avvp extract`` end to end on synthetic clips, including every bad-input case of the issue."""
+"""``avvp extract`` end to end on synthetic clips: good, odd and broken clips in one shard (the clips that
+stop a whole shard, and other refused input, are in tests/test_bad_input.py)."""
 
 from __future__ import annotations
 
@@ -114,18 +115,11 @@ def test_bad_clips_are_recorded_and_skipped(extracted):
     assert padded == {"short"}, "only the 4-s clip is short; the 12-s clip is cut to its first 10 s"
 
 
-def test_list_file_input_and_input_errors(clip_dir, tmp_path):
+def test_list_file_input(clip_dir, tmp_path):
     listing = tmp_path / "clips.txt"
     listing.write_text(f"# two clips\n{clip_dir / 'short.mp4'}\n\n{clip_dir / 'tiny.mp4'}\n")
     assert [p.stem for p in list_videos(listing)] == ["short", "tiny"]
     assert "notes" not in [p.stem for p in list_videos(clip_dir)]
-    duplicate = tmp_path / "dup.txt"
-    duplicate.write_text(f"{clip_dir / 'short.mp4'}\n{tmp_path / 'other' / 'short.mp4'}\n")
-    with pytest.raises(InputError, match="same video id short"):
-        list_videos(duplicate)
-    with pytest.raises(InputError, match="no such directory"):
-        list_videos(tmp_path / "missing")
-    assert main(["extract", "--videos", str(tmp_path / "missing"), "--output", str(tmp_path / "x.h5")]) == 2
 
 
 @pytest.fixture(scope="module")
@@ -205,34 +199,7 @@ def test_weights_option_and_checkpoint_errors(tmp_path):
     torch.save({"weight": torch.zeros(2, 2)}, checkpoint)
     mixed = parse_weights_option(f"vggish={checkpoint},r2plus1d=random", KINDS)
     assert mixed == {"vggish": str(checkpoint), "resnet152": "pretrained", "r2plus1d": "random"}
-    with pytest.raises(InputError, match=r"missing\.pt"):
-        parse_weights_option(str(tmp_path / "missing.pt"), KINDS)
     with pytest.raises(InputError, match="KIND=CHOICE"):
         parse_weights_option("audio=random", KINDS)
     with pytest.raises(InputError, match=r"tiny.pt: does not fit Linear"):
         load_checkpoint(torch.nn.Linear(3, 3), checkpoint)
-
-
-def test_a_shard_whose_clips_all_fail_replaces_nothing(clip_dir, small_networks, tmp_path, capsys):
-    shard = tmp_path / "shard.h5"
-    extract_shard([clip_dir / "short.mp4"], shard, small_networks, workers=0, progress=False)
-    before = {path: path.read_bytes() for path in (shard, manifest_path(shard))}
-    missing = tmp_path / "not_downloaded_yet.txt"
-    missing.write_text(f"{tmp_path / 'aaaaaaaaaaa_0_10.mp4'}\n{clip_dir / 'not_video.mp4'}\n")
-    with pytest.raises(InputError, match=r"none of the 2 clip\(s\) could be extracted"):
-        extract_shard(list_videos(missing), shard, small_networks, workers=0, progress=False)
-    argv = ["extract", "--videos", str(missing), "--output", str(shard), "--weights", "random", "--kinds"]
-    argv += [
-        "r2plus1d,vggish",
-        "--image-size",
-        "16",
-        "--clip-size",
-        "16",
-        "--workers",
-        "0",
-        "--device",
-        "cpu",
-    ]
-    assert main(argv) == 2
-    assert "nothing was written" in capsys.readouterr().err
-    assert {path: path.read_bytes() for path in before} == before
