@@ -1,7 +1,8 @@
 """The identity of a feature kind: what decides its values, recorded in checkpoints and checked on use.
 
 The identity of one kind is a plain dict: the kind's store attributes (``extractor``, ``weights`` and every
-sampling or size attribute) without the volatile ones (:data:`VOLATILE_ATTRS`: package versions, source
+sampling or size attribute, written by ``avvp extract`` from the network's
+:class:`extractors.identity.ExtractorRecord`, whose ``identity()`` they hold) without the volatile ones (:data:`VOLATILE_ATTRS`: package versions, source
 paths, clip counts, the ``standardized`` bookkeeping), plus ``standardization``: None for raw features, or
 ``{"mean": tensor (D,), "std": tensor (D,), "epsilon": float}`` (float64 tensors) for a standardised store.
 ``avvp train`` writes one identity per kind the model reads into its checkpoints; ``avvp predict`` (and
@@ -22,9 +23,10 @@ import torch
 
 from avvp.data.features import FeatureStore, Standardization
 from avvp.errors import InputError
+from extractors.identity import VERSIONS
 
 log = logging.getLogger(__name__)
-VOLATILE_ATTRS = frozenset({"versions", "source", "clips", "standardized"})
+VOLATILE_ATTRS = frozenset({VERSIONS, "source", "clips", "standardized"})
 """Store attributes that do not change the feature values (the ``standardized`` attribute is replaced by
 the statistics themselves, under :data:`STANDARDIZATION`)."""
 STANDARDIZATION = "standardization"

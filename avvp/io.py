@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
+import fcntl
 import glob
 import io
 import json
@@ -26,33 +28,105 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+_HELD_LOCKS: set[Path] = set()
+"""Lock files this process holds."""
+
+
+class BusyTargetError(InputError):
+    """Another writer is writing the same output file right now."""
+
+
+def _lock_file(target: Path) -> Path:
+    """The lock file of a target: ``.NAME.lock`` beside it."""
+    return target.with_name(f".{target.name}.lock")
+
+
+def _busy(target: Path, lock: Path) -> BusyTargetError:
+    return BusyTargetError(
+        f"{target}: another writer is writing this file now (it holds the lock {lock}); let it finish or stop "
+        "it, then run again (a lock file left by a killed run is no obstacle: only a running writer holds it)"
+    )
+
+
+def _take_lock(lock: Path, target: Path) -> int | None:
+    """An open descriptor of ``lock`` holding its exclusive POSIX lock, or None when the file system cannot
+    lock files. Raises :class:`BusyTargetError` when another process holds it.
+
+    POSIX locks (``lockf``) end with their process, however it ends, and are not inherited by forked
+    children (decoding workers): a lock file left by a killed run is taken over, never in the way.
+    """
+    if lock.resolve() in _HELD_LOCKS:
+        raise _busy(target, lock)  # POSIX locks do not exclude their own process: refuse here
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            os.close(fd)
+            if err.errno in (errno.EACCES, errno.EAGAIN):
+                raise _busy(target, lock) from None
+            log.warning("%s: cannot lock %s (%s); writing without a lock", target, lock, err.strerror or err)
+            return None
+        try:
+            current = os.stat(lock)
+        except FileNotFoundError:
+            current = None
+        held = os.fstat(fd)
+        if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+            return fd
+        os.close(fd)  # the holder before us removed this lock file as we opened it: take the new one
+
+
+@contextlib.contextmanager
+def _writing(target: Path) -> Iterator[bool]:
+    """Hold ``target``'s lock file while the block writes it; yields whether the lock is held (False on a
+    file system without locks). The lock file is removed before the lock is released."""
+    lock = _lock_file(target)
+    fd = _take_lock(lock, target)
+    if fd is None:
+        yield False
+        return
+    held = lock.resolve()
+    _HELD_LOCKS.add(held)
+    try:
+        yield True
+    finally:
+        _HELD_LOCKS.discard(held)
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on normal exit rename it to ``target``, else delete it.
 
     A reader never sees a half-written ``target``: it is either absent, the old file, or the new one.
-    Temporary files that an earlier writer of the same target left behind (a process killed with
-    SIGKILL cannot clean up) are deleted first; two writers of one target at once are not supported.
+    While the block runs, the writer holds the lock file ``.NAME.lock`` beside ``target``: a second writer
+    of the same target at the same time gets :class:`BusyTargetError` and leaves the first one's temporary
+    file alone. Holding the lock, the writer deletes temporary files that an earlier, killed writer of the
+    same target left behind (a process killed with SIGKILL cannot clean up), so a rerun starts clean.
     """
     target = Path(target)
     if target.is_dir():
         raise InputError(f"{target}: is a folder; give the path of a file to write")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
-            log.info("removing %s, left by an interrupted write of %s", leftover, target)
-            leftover.unlink(missing_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as err:
-        raise InputError(f"{target}: cannot write there ({err.strerror or err})") from None
-    os.close(fd)
-    tmp = Path(name)
-    tmp.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600; give the permissions a plain open() would
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if stack.enter_context(_writing(target)):
+                for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+                    log.info("removing %s, left by an interrupted write of %s", leftover, target)
+                    leftover.unlink(missing_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        except OSError as err:
+            raise InputError(f"{target}: cannot write there ({err.strerror or err})") from None
+        os.close(fd)
+        tmp = Path(name)
+        tmp.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600; give the permissions a plain open() would
+        try:
+            yield tmp
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -2,17 +2,22 @@
 
 For each network (random weights; the cost does not depend on the weights' values) it times, per clip:
 decoding + preprocessing (the work DataLoader workers do), the network forward, and the share of the
-total spent outside the forward. It also times the frame-dump pipeline that LLP's original scripts used
-(``ffmpeg -r 8`` to JPEG files, then PIL + torchvision transforms) against the in-memory decoding, and
-an end-to-end ``extract_shard`` run with decoding workers overlapping the networks.
+total spent outside the forward (part ``table``). It times the frame-dump pipeline that LLP's original
+scripts used (``ffmpeg -r 8`` to JPEG files, then PIL + torchvision transforms) against the in-memory
+decoding (part ``dump``). And it runs the whole ``avvp extract`` command (random weights, all three kinds)
+on a shard of copies of the clip, against the bare forward passes of the three networks on tensors of the
+same sizes in this process; the command's process start-up (interpreter and imports, timed on its own) is
+subtracted (part ``shard``).
 
-Usage: ``python benchmarks/bench_extract.py [--clip CLIP] [--repeats 2] [--image-size 224 --clip-size 112]``
-(the LLP sample clip is used when present, else a synthetic 320x240 29.97-fps clip).
+Usage: ``python benchmarks/bench_extract.py [--clip CLIP] [--repeats 2] [--image-size 224 --clip-size 112]
+[--shard-clips 4] [--parts table,dump,shard]`` (the LLP sample clip is used when present, else a synthetic
+320x240 29.97-fps clip).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -32,9 +37,14 @@ sys.path.insert(0, str(REPO / "tests"))
 from extract_helpers import LLP_SAMPLE, make_clip  # noqa: E402
 
 from extractors.decoding import load_audio, load_frames, sample_positions  # noqa: E402
-from extractors.networks import VIDEO, NetworkOptions, build_networks  # noqa: E402
-from extractors.pipeline import extract_shard, run_network  # noqa: E402
-from extractors.visual import resize_for_crop  # noqa: E402
+from extractors.networks import CHANNELS_LAST_MIN_SIZE, VIDEO, NetworkOptions, build_networks  # noqa: E402
+from extractors.pipeline import run_network  # noqa: E402
+from extractors.vggish import EXAMPLE_FRAMES, MEL_BANDS, build_vggish  # noqa: E402
+from extractors.visual import SNIPPET_FRAMES, build_r2plus1d, build_resnet152, resize_for_crop  # noqa: E402
+
+PARTS = ("table", "dump", "shard")
+STARTUP_IMPORTS = "import avvp.cli, avvp.commands.extract, extractors.networks, extractors.pipeline"
+"""What ``avvp extract`` imports before it does any work: its process start-up."""
 
 
 def timed(function, repeats: int) -> tuple[float, object]:
@@ -61,6 +71,80 @@ def frame_dump_pipeline(clip: Path, crop: int) -> torch.Tensor:
         )
 
 
+def _in_repo_env() -> dict[str, str]:
+    """The environment of a child process that runs this checkout's code."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+
+
+def _run(command: list[str]) -> float:
+    """Wall seconds of a child process running ``command`` in this checkout (it must succeed)."""
+    start = time.perf_counter()
+    done = subprocess.run(command, env=_in_repo_env(), capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{done.stderr}")
+    return seconds
+
+
+def _chunks(rows: int, step: int) -> list[int]:
+    """Sizes of the chunks ``rows`` input rows are cut into, ``step`` at most each."""
+    return [min(step, rows - start) for start in range(0, rows, step)]
+
+
+def bare_forwards(clips: int, image_size: int, clip_size: int, chunk_rows: int) -> float:
+    """Seconds of the three networks' forward passes alone on ``clips`` clips' worth of float tensors, in
+    the chunks ``avvp extract`` uses (random weights, eval mode, inference mode, the memory format it picks
+    for these sizes); model building is not timed, the first call's warm-up is."""
+    cache = Path(tempfile.gettempdir())
+    resnet = build_resnet152("random", 0, cache)[0]
+    r2plus1d = build_r2plus1d("random", 0, cache)[0]
+    vggish = build_vggish("random", 0, pretrained=None)[0]
+    frames = [(rows, 3, image_size, image_size) for rows in _chunks(clips * 80, chunk_rows)]
+    snippet = (3, SNIPPET_FRAMES, clip_size, clip_size)
+    snippets = [(rows // SNIPPET_FRAMES, *snippet) for rows in _chunks(clips * 80, chunk_rows)]
+    examples = [(rows, EXAMPLE_FRAMES, MEL_BANDS) for rows in _chunks(clips * 10, chunk_rows)]
+    work = [
+        (resnet, frames, torch.channels_last if image_size >= CHANNELS_LAST_MIN_SIZE else None),
+        (r2plus1d, snippets, torch.channels_last_3d if clip_size >= CHANNELS_LAST_MIN_SIZE else None),
+        (vggish, examples, None),
+    ]
+    generator = torch.Generator().manual_seed(0)
+    seconds = 0.0
+    with torch.inference_mode():
+        for model, shapes, memory_format in work:
+            if memory_format is not None:
+                model = model.to(memory_format=memory_format)
+            for shape in shapes:
+                x = torch.randn(shape, generator=generator)
+                if memory_format is not None:
+                    x = x.contiguous(memory_format=memory_format)
+                start = time.perf_counter()
+                model(x)
+                seconds += time.perf_counter() - start
+    return seconds
+
+
+def shard_against_bare(clip: Path, workdir: Path, clips: int, image_size: int, clip_size: int) -> None:
+    """Print ``avvp extract`` on ``clips`` copies of ``clip`` against the bare forward passes."""
+    folder = workdir / "videos"
+    folder.mkdir()
+    for index in range(clips):
+        shutil.copyfile(clip, folder / f"clip{index}{clip.suffix}")
+    startup = statistics.median(_run([sys.executable, "-c", STARTUP_IMPORTS]) for _ in range(3))
+    command = [sys.executable, "-m", "avvp.cli", "extract", "--videos", str(folder)]
+    command += ["--output", str(workdir / "shard.h5"), "--weights", "random", "--device", "cpu"]
+    command += ["--image-size", str(image_size), "--clip-size", str(clip_size), "--no-progress"]
+    extract = _run(command) - startup
+    bare = bare_forwards(clips, image_size, clip_size, chunk_rows=80)
+    print(
+        f"\navvp extract, {clips} clips, all three kinds: {extract:.1f} s (process start-up {startup:.1f} s "
+        f"subtracted); bare forward passes: {bare:.1f} s; ratio {extract / bare:.3f}"
+    )
+
+
 def main() -> None:
     """Run the benchmark and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -68,8 +152,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="timed repetitions per measurement")
     parser.add_argument("--image-size", type=int, default=224, help="ResNet152 crop (224 as released)")
     parser.add_argument("--clip-size", type=int, default=112, help="R(2+1)D-18 frame size (112 as released)")
-    parser.add_argument("--shard-clips", type=int, default=4, help="clips in the end-to-end run (0: skip it)")
+    parser.add_argument("--shard-clips", type=int, default=4, help="clips in the shard of part 'shard'")
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help=f"comma-separated parts to run, of {', '.join(PARTS)}"
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    if parts - set(PARTS):
+        parser.error(f"--parts: unknown part(s) {sorted(parts - set(PARTS))}; choose from {', '.join(PARTS)}")
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_extract_"))
     clip = args.clip or (LLP_SAMPLE if LLP_SAMPLE.is_file() else None)
@@ -80,47 +170,38 @@ def main() -> None:
     print(
         f"clip: {clip}; torch threads: {torch.get_num_threads()}; sizes: {args.image_size}/{args.clip_size}"
     )
-
-    kinds = ["resnet152", "r2plus1d", "vggish"]
-    options = NetworkOptions(
-        weights=dict.fromkeys(kinds, "random"), image_size=args.image_size, clip_size=args.clip_size
-    )
-    networks = build_networks(kinds, options, torch.device("cpu"))
-    decode = {"video": lambda: load_frames(clip).frames, "audio": lambda: load_audio(clip).waveform}
-    print("\n| extractor | decode + preprocess (s) | forward (s) | s per clip | share outside forward |")
-    print("|---|---|---|---|---|")
-    for net in networks:
-        source = "video" if net.source == VIDEO else "audio"
-        decode_s, raw = timed(decode[source], args.repeats)
-        prepare_s, rows = timed(lambda net=net, raw=raw: net.prepare(raw), args.repeats)
-        forward_s, _ = timed(lambda net=net, rows=rows: run_network(net, rows, 1, 80), args.repeats)
-        outside = decode_s + prepare_s
-        total = outside + forward_s
-        print(f"| {net.kind} | {outside:.3f} | {forward_s:.3f} | {total:.2f} | {outside / total:.1%} |")
-
-    resnet = networks[0]
-    memory_s, _ = timed(lambda: resnet.prepare(load_frames(clip).frames), args.repeats)
-    if shutil.which("ffmpeg"):
-        dump_s, _ = timed(lambda: frame_dump_pipeline(clip, args.image_size), args.repeats)
-        print(
-            f"\nResNet input of one clip: in-memory {memory_s:.3f} s, ffmpeg JPEG dump + PIL {dump_s:.3f} s"
+    if "shard" in parts:
+        shard_against_bare(clip, workdir, args.shard_clips, args.image_size, args.clip_size)
+    if parts & {"table", "dump"}:
+        kinds = ["resnet152", "r2plus1d", "vggish"]
+        options = NetworkOptions(
+            weights=dict.fromkeys(kinds, "random"), image_size=args.image_size, clip_size=args.clip_size
         )
-    else:
-        print(
-            f"\nResNet input of one clip: in-memory {memory_s:.3f} s (ffmpeg absent: no frame-dump comparison)"
-        )
-
-    if args.shard_clips:
-        videos = []
-        for index in range(args.shard_clips):
-            copy = workdir / f"clip{index}{clip.suffix}"
-            shutil.copyfile(clip, copy)
-            videos.append(copy)
-        for workers in (0, 1):
-            start = time.perf_counter()
-            extract_shard(videos, workdir / f"shard{workers}.h5", networks, workers=workers, progress=False)
-            per_clip = (time.perf_counter() - start) / len(videos)
-            print(f"end to end, all three kinds, {workers} decoding worker(s): {per_clip:.2f} s per clip")
+        networks = build_networks(kinds, options, torch.device("cpu"))
+    if "table" in parts:
+        decode = {"video": lambda: load_frames(clip).frames, "audio": lambda: load_audio(clip).waveform}
+        print("\n| extractor | decode + preprocess (s) | forward (s) | s per clip | share outside forward |")
+        print("|---|---|---|---|---|")
+        for net in networks:
+            source = "video" if net.source == VIDEO else "audio"
+            decode_s, raw = timed(decode[source], args.repeats)
+            prepare_s, rows = timed(lambda net=net, raw=raw: net.prepare(raw), args.repeats)
+            forward_s, _ = timed(lambda net=net, rows=rows: run_network(net, rows, 1, 80), args.repeats)
+            outside = decode_s + prepare_s
+            total = outside + forward_s
+            print(f"| {net.kind} | {outside:.3f} | {forward_s:.3f} | {total:.2f} | {outside / total:.1%} |")
+    if "dump" in parts:
+        resnet = networks[0]
+        memory_s, _ = timed(lambda: resnet.prepare(load_frames(clip).frames), args.repeats)
+        if shutil.which("ffmpeg"):
+            dump_s, _ = timed(lambda: frame_dump_pipeline(clip, args.image_size), args.repeats)
+            print(
+                f"\nResNet input of one clip: in-memory {memory_s:.3f} s, ffmpeg JPEG dump + PIL {dump_s:.3f} s"
+            )
+        else:
+            print(
+                f"\nResNet input of one clip: in-memory {memory_s:.3f} s (ffmpeg absent: no frame-dump comparison)"
+            )
     shutil.rmtree(workdir)
 
 

@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -30,6 +31,17 @@ NUM_FRAMES = 80
 AUDIO_RATE = 16000
 SHORT_TOLERANCE_S = 1.0 / OUTPUT_FPS
 """A clip counts as short (padded and recorded) when it lacks more than one output frame's worth of time."""
+
+
+def frame_sampling() -> dict[str, Any]:
+    """How the frames of a clip are chosen, as the visual networks' records state it."""
+    return {
+        "fps": OUTPUT_FPS,
+        "frame_sync": "ffmpeg -r 8 (constant-rate video sync) on presentation timestamps",
+        "frames": NUM_FRAMES,
+        "frame_choice": "round(linspace(0, N-1, 80))",
+        "short_clip": "last frame repeated to 80 output frames",
+    }
 
 
 class DecodeError(RuntimeError):

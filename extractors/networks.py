@@ -1,5 +1,6 @@
 """One description per feature kind: what a decoding worker prepares, what the device computes, and the
-attributes stamped into the store. :func:`build_networks` builds the ones asked for."""
+record of its weights and preprocessing (stamped into the store). :func:`build_networks` builds the ones
+asked for."""
 
 from __future__ import annotations
 
@@ -12,16 +13,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from avvp.data.features import FEATURE_SHAPES, package_versions
+from avvp.data.features import FEATURE_SHAPES
 from avvp.errors import InputError
-from extractors import decoding, vggish, visual
-from extractors.vggish_tf import DEFAULT_HANDLE, hub_embeddings, load_hub_model, pretrained_vggish
+from extractors import vggish, visual
+from extractors.identity import ExtractorRecord
+from extractors.vggish import TFHUB_BACKEND, TORCH_BACKEND
+from extractors.vggish_tf import DEFAULT_HANDLE, hub_embeddings, hub_record, load_hub_model, pretrained_vggish
 
 VIDEO, AUDIO = "video", "audio"
 CHANNELS_LAST_MIN_SIZE = 112
 """channels_last speeds up both visual networks on CPU from this input size up (measured: ResNet152 at 224
 px 30 s vs 43 s per clip, R(2+1)D at 112 px 6.3 s vs 10.6 s, 2 shared cores); on tiny demo inputs it is not."""
-TORCH_BACKEND, TFHUB_BACKEND = "torch", "tfhub"
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,8 @@ class FeatureNetwork:
 
     ``prepare`` runs in a decoding worker on the clip's frames (uint8 [80, H, W, 3]) or audio (float32
     [160000]) and returns the clip's input rows (``group * T`` of them, T from the feature shape);
-    ``forward`` maps ``group * k`` input rows (on ``device``) to ``k`` feature rows [k, D]; ``attrs`` go
-    into the store.
+    ``forward`` maps ``group * k`` input rows (on ``device``) to ``k`` feature rows [k, D]; ``record`` is
+    the identity of the weights and preprocessing, from the network's builder.
     """
 
     kind: str
@@ -54,30 +56,17 @@ class FeatureNetwork:
     forward: Callable[[torch.Tensor], torch.Tensor]
     group: int
     device: torch.device
-    attrs: dict[str, Any]
+    record: ExtractorRecord
 
     @property
     def shape(self) -> tuple[int, int]:
         """Per-clip feature shape (T, D)."""
         return FEATURE_SHAPES[self.kind]
 
-
-def _common_attrs(kind: str, identity: str) -> dict[str, Any]:
-    return {
-        "extractor": kind,
-        "weights": identity,
-        "versions": package_versions("torch", "torchvision", "av", "decord"),
-    }
-
-
-def _frame_sampling() -> dict[str, Any]:
-    return {
-        "fps": decoding.OUTPUT_FPS,
-        "frame_sync": "ffmpeg -r 8 (constant-rate video sync) on presentation timestamps",
-        "frames": decoding.NUM_FRAMES,
-        "frame_choice": "round(linspace(0, N-1, 80))",
-        "short_clip": "last frame repeated to 80 output frames",
-    }
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The store attributes of the kind (:meth:`ExtractorRecord.attrs`)."""
+        return self.record.attrs()
 
 
 def _torch_forward(model: torch.nn.Module, function: Callable, channels_last: bool, batch: torch.Tensor):
@@ -89,18 +78,11 @@ def _use_channels_last(options: NetworkOptions, device: torch.device, size: int)
 
 
 def _resnet(options: NetworkOptions, device: torch.device) -> FeatureNetwork:
-    model, identity = visual.build_resnet152(options.weights["resnet152"], options.seed, options.cache_dir)
+    model, record = visual.build_resnet152(
+        options.weights["resnet152"], options.seed, options.cache_dir, options.image_size
+    )
     channels_last = _use_channels_last(options, device, options.image_size)
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    attrs = _common_attrs("resnet152", identity) | _frame_sampling()
-    attrs |= {
-        "resize_shorter": visual.resize_for_crop(options.image_size),
-        "crop": options.image_size,
-        "interpolation": "bilinear, antialiased",
-        "mean": visual.IMAGENET_MEAN,
-        "std": visual.IMAGENET_STD,
-        "layer": "global average pool after layer4",
-    }
     return FeatureNetwork(
         kind="resnet152",
         source=VIDEO,
@@ -108,23 +90,16 @@ def _resnet(options: NetworkOptions, device: torch.device) -> FeatureNetwork:
         forward=functools.partial(_torch_forward, model, visual.resnet_features, channels_last),
         group=1,
         device=device,
-        attrs=attrs,
+        record=record,
     )
 
 
 def _r2plus1d(options: NetworkOptions, device: torch.device) -> FeatureNetwork:
-    model, identity = visual.build_r2plus1d(options.weights["r2plus1d"], options.seed, options.cache_dir)
+    model, record = visual.build_r2plus1d(
+        options.weights["r2plus1d"], options.seed, options.cache_dir, options.clip_size
+    )
     channels_last = _use_channels_last(options, device, options.clip_size)
     model = model.to(device, memory_format=torch.channels_last_3d if channels_last else torch.preserve_format)
-    attrs = _common_attrs("r2plus1d", identity) | _frame_sampling()
-    attrs |= {
-        "frame_size": options.clip_size,
-        "resize": "each frame to frame_size x frame_size, aspect not kept, no crop",
-        "mean": visual.KINETICS_MEAN,
-        "std": visual.KINETICS_STD,
-        "snippet_frames": visual.SNIPPET_FRAMES,
-        "layer": "global average pool before the classifier",
-    }
     return FeatureNetwork(
         kind="r2plus1d",
         source=VIDEO,
@@ -132,7 +107,7 @@ def _r2plus1d(options: NetworkOptions, device: torch.device) -> FeatureNetwork:
         forward=functools.partial(_torch_forward, model, visual.r2plus1d_features, channels_last),
         group=visual.SNIPPET_FRAMES,
         device=device,
-        attrs=attrs,
+        record=record,
     )
 
 
@@ -149,51 +124,31 @@ def _hub_forward(model: Any, chunks: torch.Tensor) -> torch.Tensor:
 
 
 def _vggish(options: NetworkOptions, device: torch.device) -> FeatureNetwork:
-    attrs = {
-        "sample_rate": vggish.SAMPLE_RATE,
-        "downmix": "mean of channels ((L+R)/2 for stereo)",
-        "chunk": "1 s per segment, first 96 frames of each",
-        "stft": {"window": vggish.WINDOW, "hop": vggish.HOP, "fft": vggish.FFT, "window_fn": "periodic hann"},
-        "mel": {
-            "bands": vggish.MEL_BANDS,
-            "low_hz": vggish.MEL_LOW_HZ,
-            "high_hz": vggish.MEL_HIGH_HZ,
-            "scale": "htk",
-        },
-        "log_offset": vggish.LOG_OFFSET,
-        "embedding": "after the final ReLU, no PCA, no quantisation",
-        "backend": options.vggish_backend,
-        "short_clip": "silence appended to 10 s",
-    }
     if options.vggish_backend == TFHUB_BACKEND:
-        model = load_hub_model(options.vggish_handle)
-        attrs = _common_attrs("vggish", f"tfhub:{options.vggish_handle}") | attrs
-        attrs["versions"] |= package_versions("tensorflow", "tensorflow-hub")
         return FeatureNetwork(
             kind="vggish",
             source=AUDIO,
             prepare=_one_second_chunks,
-            forward=functools.partial(_hub_forward, model),
+            forward=functools.partial(_hub_forward, load_hub_model(options.vggish_handle)),
             group=1,
             device=torch.device("cpu"),
-            attrs=attrs,
+            record=hub_record(options.vggish_handle),
         )
     pretrained = functools.partial(pretrained_vggish, options.vggish_handle)
-    model, identity = vggish.build_vggish(options.weights["vggish"], options.seed, pretrained)
+    model, record = vggish.build_vggish(options.weights["vggish"], options.seed, pretrained)
     if model.config.embedding != FEATURE_SHAPES["vggish"][1]:
         raise InputError(
             f"{options.weights['vggish']}: VGGish embedding size {model.config.embedding}, the store needs "
             f"{FEATURE_SHAPES['vggish'][1]}"
         )
-    model = model.to(device)
     return FeatureNetwork(
         kind="vggish",
         source=AUDIO,
         prepare=_log_mel_tensor,
-        forward=model,
+        forward=model.to(device),
         group=1,
         device=device,
-        attrs=_common_attrs("vggish", identity) | attrs,
+        record=record,
     )
 
 

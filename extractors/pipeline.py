@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from avvp.data.features import FeatureStoreError, FeatureStoreWriter
+from avvp.data.labels import parse_clip_name
 from avvp.device import autocast
 from avvp.errors import InputError, first_items
 from avvp.io import VIDEO_SUFFIXES, read_text, read_tsv, write_tsv
@@ -81,6 +82,27 @@ def check_unique_stems(videos: Sequence[Path], where: str = "") -> None:
                 f"{where}clips {seen[video.stem]} and {video} have the same video id {video.stem}"
             )
         seen[video.stem] = video
+
+
+def warn_non_llp_ids(videos: Sequence[Path], output: Path) -> None:
+    """Log one warning naming the first few clip ids (file stems) that are not LLP filenames
+    (``<11-char YouTube id>_<start>_<end>``) and how many there are: their features match no LLP annotation.
+    Not an error: users extract their own videos too."""
+    unnamed = []
+    for video in videos:
+        try:
+            parse_clip_name(video.stem)
+        except ValueError:
+            unnamed.append(video.stem)
+    if unnamed:
+        log.warning(
+            "%s: %d of %d clip id(s) are not LLP filenames (<11-char YouTube id>_<start>_<end>), so they match "
+            "no LLP annotation (fine for your own videos; rename LLP clips to their LLP names): %s",
+            output,
+            len(unnamed),
+            len(videos),
+            first_items(unnamed),
+        )
 
 
 def failure_reason(err: BaseException) -> str:
@@ -185,6 +207,7 @@ def extract_shard(
 ) -> ShardResult:
     """Extract every network's features of ``videos`` into the store ``output`` and write the manifest.
 
+    Clip ids (file stems) that are not LLP filenames are named in a warning (:func:`warn_non_llp_ids`).
     When no clip at all could be extracted, :class:`NothingExtractedError` is raised and neither the store
     nor the manifest is written (an earlier good shard is never replaced by an empty one).
 
@@ -192,6 +215,7 @@ def extract_shard(
     ``chunk_rows`` input rows (frames, snippet frames, or audio examples) per forward call.
     """
     output = Path(output)
+    warn_non_llp_ids(videos, output)
     result = ShardResult(written={net.kind: 0 for net in networks})
     pin = any(net.device.type == "cuda" for net in networks)
     loader = DataLoader(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,15 +20,8 @@ from torch import nn
 from avvp.data.labels import NUM_SEGMENTS
 from avvp.errors import InputError
 from extractors.decoding import AUDIO_RATE
-from extractors.weights import (
-    PRETRAINED,
-    RANDOM,
-    file_sha256,
-    fit_state_dict,
-    random_identity,
-    read_checkpoint,
-    seeded,
-)
+from extractors.identity import ExtractorRecord, WeightsIdentity
+from extractors.weights import PRETRAINED, RANDOM, file_identity, fit_state_dict, read_checkpoint, seeded
 
 SAMPLE_RATE = AUDIO_RATE
 """VGGish's input rate: the rate clips are decoded at."""
@@ -40,6 +34,8 @@ MEL_HIGH_HZ = 7500.0
 LOG_OFFSET = 0.01
 EXAMPLE_FRAMES = 96
 SEGMENTS = NUM_SEGMENTS
+TORCH_BACKEND, TFHUB_BACKEND = "torch", "tfhub"
+"""What runs VGGish: this module's PyTorch model, or the TF-Hub model (:mod:`extractors.vggish_tf`)."""
 
 
 @dataclass(frozen=True)
@@ -125,10 +121,27 @@ def log_mel_examples(waveform: torch.Tensor) -> torch.Tensor:
     return torch.log(magnitude @ mel_matrix().to(waveform.device) + LOG_OFFSET)
 
 
+def vggish_preprocessing(backend: str) -> dict[str, Any]:
+    """The audio preprocessing of VGGish as recorded (the frontend of :func:`log_mel_examples`, or the same
+    computed inside the TF-Hub model), with the backend that ran it (:data:`TORCH_BACKEND` or
+    :data:`TFHUB_BACKEND`)."""
+    return {
+        "sample_rate": SAMPLE_RATE,
+        "downmix": "mean of channels ((L+R)/2 for stereo)",
+        "chunk": "1 s per segment, first 96 frames of each",
+        "stft": {"window": WINDOW, "hop": HOP, "fft": FFT, "window_fn": "periodic hann"},
+        "mel": {"bands": MEL_BANDS, "low_hz": MEL_LOW_HZ, "high_hz": MEL_HIGH_HZ, "scale": "htk"},
+        "log_offset": LOG_OFFSET,
+        "embedding": "after the final ReLU, no PCA, no quantisation",
+        "backend": backend,
+        "short_clip": "silence appended to 10 s",
+    }
+
+
 def build_vggish(
-    choice: str, seed: int, pretrained: Callable[[], tuple[nn.Module, str]]
-) -> tuple[nn.Module, str]:
-    """The PyTorch VGGish and its weights identity.
+    choice: str, seed: int, pretrained: Callable[[], tuple[nn.Module, WeightsIdentity]]
+) -> tuple[nn.Module, ExtractorRecord]:
+    """The PyTorch VGGish and its record (the weights' identity and the preprocessing, backend ``torch``).
 
     ``choice``: ``random`` (seeded), a path to a state dict (see ``avvp convert-vggish``), or
     ``pretrained``: then ``pretrained()`` gives the model and its identity (Google's weights converted from
@@ -137,18 +150,19 @@ def build_vggish(
     if choice == RANDOM:
         with seeded(seed):
             model = VGGish()
-        return model.eval(), random_identity(seed)
-    if choice == PRETRAINED:
-        model, identity = pretrained()
-        return model.eval(), identity
-    state = read_checkpoint(choice)
-    try:
-        config = config_from_state_dict(state)
-    except KeyError as err:
-        raise InputError(f"{choice}: not a VGGish state dict (no tensor {err})") from None
-    model = VGGish(config)
-    fit_state_dict(model, state, choice)
-    return model.eval(), file_sha256(choice)
+        weights = WeightsIdentity.random_init(seed)
+    elif choice == PRETRAINED:
+        model, weights = pretrained()
+    else:
+        state = read_checkpoint(choice)
+        try:
+            config = config_from_state_dict(state)
+        except KeyError as err:
+            raise InputError(f"{choice}: not a VGGish state dict (no tensor {err})") from None
+        model = VGGish(config)
+        fit_state_dict(model, state, choice)
+        weights = file_identity(choice)
+    return model.eval(), ExtractorRecord("vggish", weights, vggish_preprocessing(TORCH_BACKEND))
 
 
 def config_from_state_dict(state: dict[str, torch.Tensor]) -> VGGishConfig:

@@ -18,7 +18,15 @@ from torch import nn
 
 from avvp.errors import InputError
 from avvp.io import atomic_path
-from extractors.vggish import LAYER_NAMES, SAMPLE_RATE, VGGish, VGGishConfig
+from extractors.identity import TFHUB, ExtractorRecord, WeightsIdentity
+from extractors.vggish import (
+    LAYER_NAMES,
+    SAMPLE_RATE,
+    TFHUB_BACKEND,
+    VGGish,
+    VGGishConfig,
+    vggish_preprocessing,
+)
 
 DEFAULT_HANDLE = "https://tfhub.dev/google/vggish/1"
 _VARIABLE = re.compile(r"(?:^|/)(conv\d(?:_\d)?|fc\d(?:_\d)?)/(weights|biases)(?::\d+)?$")
@@ -94,9 +102,17 @@ def torch_vggish_from_hub(model: Any) -> VGGish:
     return vggish.eval()
 
 
-def pretrained_vggish(handle: str) -> tuple[VGGish, str]:
+def pretrained_vggish(handle: str) -> tuple[VGGish, WeightsIdentity]:
     """Google's VGGish from the TF-Hub model ``handle`` as the PyTorch model, and its identity."""
-    return torch_vggish_from_hub(load_hub_model(handle)), f"tfhub:{handle}"
+    return torch_vggish_from_hub(load_hub_model(handle)), WeightsIdentity(TFHUB, handle)
+
+
+def hub_record(handle: str) -> ExtractorRecord:
+    """The record of VGGish run by TensorFlow Hub from ``handle`` (backend ``tfhub``)."""
+    packages = ("torch", "torchvision", "av", "decord", "tensorflow", "tensorflow-hub")
+    return ExtractorRecord(
+        "vggish", WeightsIdentity(TFHUB, handle), vggish_preprocessing(TFHUB_BACKEND), packages
+    )
 
 
 def convert_hub_to_torch(handle: str, output: str | Path) -> VGGishConfig:

@@ -11,6 +11,7 @@ normalises and runs the network:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,9 @@ from torch import nn
 from torchvision.models import ResNet152_Weights, resnet152
 from torchvision.models.video import R2Plus1D_18_Weights, r2plus1d_18
 
-from extractors.weights import PRETRAINED, RANDOM, build_pretrained, load_checkpoint, random_identity, seeded
+from extractors.decoding import frame_sampling
+from extractors.identity import TORCHVISION, ExtractorRecord, WeightsIdentity
+from extractors.weights import PRETRAINED, RANDOM, build_pretrained, load_checkpoint, seeded
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -67,14 +70,17 @@ def normalize(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, .
     return (images.float() / 255.0 - mean_t) / std_t
 
 
-def _backbone(kind: str, builder, weights_enum, choice: str, seed: int, cache: Path) -> tuple[nn.Module, str]:
+def _backbone(
+    kind: str, builder: Callable[..., nn.Module], weights_enum, choice: str, seed: int, cache: Path
+) -> tuple[nn.Module, WeightsIdentity]:
+    """A torchvision model without its classifier, in eval mode, and the identity of its weights."""
     if choice == PRETRAINED:
         model = build_pretrained(lambda: builder(weights=weights_enum), kind, weights_enum.url, cache)
-        identity = f"torchvision:{type(weights_enum).__name__}.{weights_enum.name}"
+        identity = WeightsIdentity(TORCHVISION, f"{type(weights_enum).__name__}.{weights_enum.name}")
     elif choice == RANDOM:
         with seeded(seed):
             model = builder(weights=None)
-        identity = random_identity(seed)
+        identity = WeightsIdentity.random_init(seed)
     else:
         model = builder(weights=None)
         identity = load_checkpoint(model, choice)
@@ -82,20 +88,46 @@ def _backbone(kind: str, builder, weights_enum, choice: str, seed: int, cache: P
     return model.eval(), identity
 
 
-def build_resnet152(choice: str, seed: int, cache: Path) -> tuple[nn.Module, str]:
-    """ResNet152 without its classifier (outputs the pooled 2048-d layer4 features) and its weights identity.
+def build_resnet152(
+    choice: str, seed: int, cache: Path, crop: int = RESNET_CROP
+) -> tuple[nn.Module, ExtractorRecord]:
+    """ResNet152 without its classifier (outputs the pooled 2048-d layer4 features) and its record: the
+    weights' identity and the preprocessing of :func:`resnet_inputs` and :func:`resnet_features` at ``crop``.
 
     ``choice``: ``pretrained`` (torchvision ``IMAGENET1K_V1``, never the V2 default), ``random`` or a path.
     """
-    return _backbone("resnet152", resnet152, ResNet152_Weights.IMAGENET1K_V1, choice, seed, cache)
+    model, weights = _backbone("resnet152", resnet152, ResNet152_Weights.IMAGENET1K_V1, choice, seed, cache)
+    preprocessing = frame_sampling() | {
+        "resize_shorter": resize_for_crop(crop),
+        "crop": crop,
+        "interpolation": "bilinear, antialiased",
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+        "layer": "global average pool after layer4",
+    }
+    return model, ExtractorRecord("resnet152", weights, preprocessing)
 
 
-def build_r2plus1d(choice: str, seed: int, cache: Path) -> tuple[nn.Module, str]:
-    """R(2+1)D-18 without its classifier (outputs the pooled 512-d features) and its weights identity.
+def build_r2plus1d(
+    choice: str, seed: int, cache: Path, size: int = R2PLUS1D_SIZE
+) -> tuple[nn.Module, ExtractorRecord]:
+    """R(2+1)D-18 without its classifier (outputs the pooled 512-d features) and its record: the weights'
+    identity and the preprocessing of :func:`r2plus1d_inputs` and :func:`r2plus1d_features` at ``size``.
 
     ``choice``: ``pretrained`` (torchvision ``KINETICS400_V1``), ``random`` or a path.
     """
-    return _backbone("r2plus1d", r2plus1d_18, R2Plus1D_18_Weights.KINETICS400_V1, choice, seed, cache)
+    model, weights = _backbone(
+        "r2plus1d", r2plus1d_18, R2Plus1D_18_Weights.KINETICS400_V1, choice, seed, cache
+    )
+    preprocessing = frame_sampling() | {
+        "frame_size": size,
+        "resize": "each frame to frame_size x frame_size, aspect not kept, no crop",
+        "mean": KINETICS_MEAN,
+        "std": KINETICS_STD,
+        "snippet_frames": SNIPPET_FRAMES,
+        "layer": "global average pool before the classifier",
+    }
+    return model, ExtractorRecord("r2plus1d", weights, preprocessing)
 
 
 def resnet_features(model: nn.Module, images: torch.Tensor, channels_last: bool) -> torch.Tensor:

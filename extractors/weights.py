@@ -1,8 +1,7 @@
-"""Where a network's weights come from (``pretrained``, ``random`` or a local file) and how that is recorded.
-
-The identity string goes into the feature store's ``weights`` attribute, so features made with different
-weights are never merged: ``torchvision:ResNet152_Weights.IMAGENET1K_V1``, ``tfhub:<handle>``,
-``sha256:<hex>`` of a local checkpoint, or ``random-init(seed=N)``.
+"""Where a network's weights come from (``pretrained``, ``random`` or a local file): the ``--weights``
+option, seeded initialisation, local checkpoints and published downloads. Each returns or goes with the
+weights' :class:`extractors.identity.WeightsIdentity`, recorded in the feature store so that features made
+with different weights are never merged.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from torch import nn
 
 from avvp.errors import InputError
 from avvp.torch_files import load_dict
+from extractors.identity import SHA256, WeightsIdentity
 
 PRETRAINED = "pretrained"
 RANDOM = "random"
@@ -47,11 +47,6 @@ def parse_weights_option(value: str, kinds: Sequence[str]) -> dict[str, str]:
     return choices
 
 
-def random_identity(seed: int) -> str:
-    """Identity string of seeded random initialisation."""
-    return f"random-init(seed={seed})"
-
-
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Run the block with torch's global RNG seeded to ``seed``, restoring the caller's RNG state after."""
@@ -60,13 +55,13 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
-def file_sha256(path: str | Path) -> str:
-    """``sha256:<hex>`` of a file's bytes."""
+def file_identity(path: str | Path) -> WeightsIdentity:
+    """The identity of a local checkpoint: the SHA-256 of its bytes (``sha256:<hex>``)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return f"sha256:{digest.hexdigest()}"
+    return WeightsIdentity(SHA256, digest.hexdigest())
 
 
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
@@ -86,10 +81,10 @@ def fit_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str |
         raise InputError(f"{path}: does not fit {type(model).__name__}: {first_line} ...") from None
 
 
-def load_checkpoint(model: nn.Module, path: str | Path) -> str:
+def load_checkpoint(model: nn.Module, path: str | Path) -> WeightsIdentity:
     """Load the state dict in ``path`` into ``model`` strictly; return its ``sha256:`` identity."""
     fit_state_dict(model, read_checkpoint(path), path)
-    return file_sha256(path)
+    return file_identity(path)
 
 
 def build_pretrained(builder: Callable[[], nn.Module], name: str, url: str, cache: Path) -> nn.Module:

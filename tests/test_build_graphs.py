@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 
-import h5py
 import numpy as np
 import pytest
 
@@ -305,56 +304,6 @@ def test_quantile_thresholds_are_those_of_the_within_clip_pairs(tmp_path):
     assert attrs["visual_quantile"] == 0.8 and attrs["audio_quantile"] == 0.35
     assert attrs["visual_threshold"] == pytest.approx(np.quantile(visual, 0.8), rel=1e-12, abs=1e-15)
     assert attrs["audio_threshold"] == pytest.approx(np.quantile(audio, 0.35), rel=1e-12, abs=1e-15)
-
-
-@pytest.mark.parametrize(
-    "options, message",
-    [
-        (
-            ["--visual-threshold", "1.5", "--audio-threshold", "0.5"],
-            "visual threshold 1.5 is outside [-1, 1]",
-        ),
-        (
-            ["--visual-threshold", "0.5", "--audio-threshold", "-1.01"],
-            "audio threshold -1.01 is outside [-1, 1]",
-        ),
-        (
-            ["--visual-threshold", "nan", "--audio-threshold", "0.5"],
-            "visual threshold nan is outside [-1, 1]",
-        ),
-        (["--visual-quantile", "0", "--audio-threshold", "0.5"], "visual quantile 0.0 is outside (0, 1)"),
-        (["--visual-threshold", "0.5", "--audio-quantile", "1"], "audio quantile 1.0 is outside (0, 1)"),
-    ],
-)
-def test_bad_thresholds_are_one_line_errors(tmp_path, capsys, options, message):
-    ids = [clip_id(0)]
-    write_store(tmp_path / "features.h5", np.random.default_rng(6), ids, ids)
-    assert build(tmp_path, *options) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("avvp build-graphs: error:") and message in err and err.count("\n") == 1
-    assert not (tmp_path / "graphs.h5").exists()
-
-
-def test_missing_or_foreign_store_is_a_one_line_error(tmp_path, capsys):
-    options = ["--visual-threshold", "0.5", "--audio-threshold", "0.5"]
-    assert build(tmp_path, *options) == 2
-    assert "feature store not found" in capsys.readouterr().err
-    (tmp_path / "features.h5").write_text("not hdf5")
-    assert build(tmp_path, *options) == 2
-    assert "not a readable HDF5 feature store" in capsys.readouterr().err
-    (tmp_path / "features.h5").unlink()
-    with h5py.File(tmp_path / "features.h5", "w") as handle:
-        handle.create_group("unrelated")
-    assert build(tmp_path, *options) == 2
-    assert "no 'resnet152' features" in capsys.readouterr().err
-    assert not (tmp_path / "graphs.h5").exists()
-
-
-def test_no_clip_left_writes_nothing(tmp_path, capsys):
-    write_store(tmp_path / "features.h5", np.random.default_rng(7), [clip_id(0)], [clip_id(1)])
-    assert build(tmp_path, "--visual-threshold", "0.5", "--audio-threshold", "0.5") == 2
-    assert "none of the 2 clip(s) has both resnet152 and vggish features" in capsys.readouterr().err
-    assert not (tmp_path / "graphs.h5").exists()
 
 
 def test_threshold_rule_needs_exactly_one_of_value_and_quantile():

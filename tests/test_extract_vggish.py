@@ -66,8 +66,8 @@ def test_network_outputs_relu_embeddings_and_configs_round_trip(tmp_path):
     assert config_from_state_dict(VGGish().state_dict()) == VGGishConfig()
     path = tmp_path / "small.pt"
     torch.save(model.state_dict(), path)
-    loaded, identity = build_vggish(str(path), seed=0, pretrained=_no_hub)
-    assert identity.startswith("sha256:") and len(identity) == len("sha256:") + 64
+    loaded, record = build_vggish(str(path), seed=0, pretrained=_no_hub)
+    assert record.weights.source == "sha256" and len(str(record.weights)) == len("sha256:") + 64
     assert torch.equal(loaded.state_dict()["embeddings.4.weight"], model.state_dict()["embeddings.4.weight"])
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
@@ -76,10 +76,10 @@ def test_network_outputs_relu_embeddings_and_configs_round_trip(tmp_path):
 
 
 def test_random_weights_are_seeded():
-    first, identity = build_vggish("random", seed=3, pretrained=_no_hub)
+    first, record = build_vggish("random", seed=3, pretrained=_no_hub)
     second, _ = build_vggish("random", seed=3, pretrained=_no_hub)
     other, _ = build_vggish("random", seed=4, pretrained=_no_hub)
-    assert identity == "random-init(seed=3)"
+    assert str(record.weights) == "random-init(seed=3)" and record.identity()["backend"] == "torch"
     weight = "features.0.weight"
     assert torch.equal(first.state_dict()[weight], second.state_dict()[weight])
     assert not torch.equal(first.state_dict()[weight], other.state_dict()[weight])
@@ -154,10 +154,10 @@ def test_tfhub_model_and_converted_pytorch_model_agree(tmp_path):
 
     waveform = np.random.default_rng(1).uniform(-0.5, 0.5, 160000).astype(np.float32)
     hub_out = hub_embeddings(load_hub_model(str(saved)), waveform.reshape(10, 16000))
-    model, identity = build_vggish(str(converted), seed=0, pretrained=_no_hub)
+    model, record = build_vggish(str(converted), seed=0, pretrained=_no_hub)
     with torch.inference_mode():
         torch_out = model(log_mel_examples(torch.from_numpy(waveform))).numpy()
-    assert identity.startswith("sha256:")
+    assert str(record.weights).startswith("sha256:")
     assert hub_out.shape == torch_out.shape == (10, 16)
     assert (hub_out > 0).mean() > 0.2, "the random model should leave some embeddings positive"
     np.testing.assert_allclose(torch_out, hub_out, rtol=1e-3, atol=1e-3 * np.abs(hub_out).max())

@@ -54,8 +54,8 @@ def test_normalize_uses_the_given_statistics():
 
 
 def test_r2plus1d_rows_are_snippets_of_eight_consecutive_frames(tmp_path):
-    model, identity = build_r2plus1d("random", seed=0, cache=tmp_path)
-    assert identity == "random-init(seed=0)"
+    model, record = build_r2plus1d("random", seed=0, cache=tmp_path, size=16)
+    assert str(record.weights) == "random-init(seed=0)" and record.preprocessing["frame_size"] == 16
     frames = r2plus1d_inputs(_frames(24, 32, 32), size=16)
     changed = frames.clone()
     changed[8:16] = 255 - changed[8:16]

@@ -17,6 +17,7 @@ from avvp.feature_identity import (
     standardization_record,
     store_identity,
 )
+from extractors.identity import WeightsIdentity
 
 ATTRS = {
     "extractor": "resnet152",
@@ -94,3 +95,28 @@ def test_attributes_compare_as_the_store_keeps_them():
     # a network's attrs hold tuples; the store (and so the checkpoint) holds JSON lists
     assert identity_differences({"mean": [0.5, 0.25]}, {"mean": (0.5, 0.25)}, "the networks") == []
     assert identity_differences({"mean": [0.5, 0.25]}, {"mean": (0.5, 0.3)}, "the networks") != []
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "seed", "published"),
+    [
+        ("random-init(seed=3)", "random-init", 3, False),
+        ("torchvision:ResNet152_Weights.IMAGENET1K_V1", "torchvision", None, True),
+        ("tfhub:https://tfhub.dev/google/vggish/1", "tfhub", None, True),
+        ("sha256:" + "ab" * 32, "sha256", None, False),
+    ],
+)
+def test_weights_identities_read_back_as_written(text, source, seed, published) -> None:
+    identity = WeightsIdentity.parse(text)
+    assert (identity.source, identity.seed, identity.published, str(identity)) == (
+        source,
+        seed,
+        published,
+        text,
+    )
+
+
+@pytest.mark.parametrize("text", ["IMAGENET1K_V1", "random-init(seed=x)", "md5:abc", "torchvision:"])
+def test_other_weights_texts_are_no_identity(text) -> None:
+    with pytest.raises(ValueError, match="none of torchvision:<enum>"):
+        WeightsIdentity.parse(text)

@@ -122,29 +122,6 @@ def test_thresholds_change_the_decisions(trained, tmp_path: Path) -> None:
     assert len(rows) == 25 * len(splits.val_ids) and all("\t0\t10\t" in row for row in rows)
 
 
-def test_wrong_architecture_and_missing_features_overwrite_nothing(trained, tmp_path: Path, capsys) -> None:
-    splits, run = trained
-    out = tmp_path / "pred"
-    out.mkdir()
-    (out / "pred_audio.csv").write_text("keep me\n")
-    broken = torch.load(run / "best.pt", weights_only=True)
-    broken["model"]["d_model"] = 64
-    torch.save(broken, tmp_path / "broken.pt")
-    assert main(predict_args(splits, tmp_path / "broken.pt", out)) == 2
-    assert "does not fit the model architecture" in capsys.readouterr().err
-    assert main(predict_args(splits, run / "best.pt", out, "--checkpoint-format", "official-han")) == 2
-    assert "use --checkpoint-format native" in capsys.readouterr().err
-
-    split = tmp_path / "split.csv"
-    split.write_text((splits.annotations_dir / "AVVP_val_pd.csv").read_text() + "zz000000009_0_10\tDog\n")
-    args = predict_args(splits, run / "best.pt", out)
-    args[args.index("--split-csv") + 1] = str(split)
-    assert main(args) == 2
-    assert "no 'vggish' features: zz000000009_0_10" in capsys.readouterr().err
-    assert (out / "pred_audio.csv").read_text() == "keep me\n"
-    assert sorted(p.name for p in out.iterdir()) == ["pred_audio.csv"]
-
-
 def test_checkpoints_record_the_features_and_the_decision_rule(trained) -> None:
     _, run = trained
     for name in ("best.pt", "last.pt"):
@@ -160,9 +137,7 @@ def test_checkpoints_record_the_features_and_the_decision_rule(trained) -> None:
     assert checkpoint_features(older) is None
 
 
-def test_standardised_run_records_its_statistics_and_refuses_the_raw_store(
-    trained, standardized, tmp_path: Path, capsys
-) -> None:
+def test_standardised_run_records_its_statistics(trained, standardized, tmp_path: Path) -> None:
     splits, _ = trained
     store, run = standardized
     checkpoint = torch.load(run / "best.pt", weights_only=True)
@@ -178,14 +153,9 @@ def test_standardised_run_records_its_statistics_and_refuses_the_raw_store(
     args = predict_args(splits, run / "best.pt", tmp_path / "pred")
     args[args.index("--features") + 1] = str(store)
     assert main(args) == 0
-    assert main(predict_args(splits, run / "best.pt", tmp_path / "raw")) == 2
-    err = capsys.readouterr().err
-    assert f"{run / 'best.pt'}: the 'vggish' features differ from those the model was trained on" in err
-    assert f"in the checkpoint vs 'none' in {splits.features}" in err
-    assert not (tmp_path / "raw").exists()
 
 
-def test_other_weights_are_refused_unless_allowed(trained, tmp_path: Path, capsys, caplog) -> None:
+def test_other_weights_are_used_with_a_warning_when_allowed(trained, tmp_path: Path, caplog) -> None:
     splits, run = trained
     other = tmp_path / "other.h5"
     shutil.copy(splits.features, other)
@@ -194,14 +164,6 @@ def test_other_weights_are_refused_unless_allowed(trained, tmp_path: Path, capsy
         handle["vggish"].attrs["versions"] = json.dumps({"numpy": "0.0"})  # volatile: not a difference
     args = predict_args(splits, run / "best.pt", tmp_path / "pred")
     args[args.index("--features") + 1] = str(other)
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"{run / 'best.pt'}: the 'resnet152' features differ" in err
-    assert (
-        f"weights: 'random-init(seed=3)' in the checkpoint vs "
-        f"'torchvision:ResNet152_Weights.IMAGENET1K_V1' in {other} (pass --allow-feature-mismatch" in err
-    )
-    assert not (tmp_path / "pred").exists()
     with caplog.at_level(logging.WARNING):
         assert main([*args, "--allow-feature-mismatch"]) == 0
     assert (
@@ -209,14 +171,3 @@ def test_other_weights_are_refused_unless_allowed(trained, tmp_path: Path, capsy
         and "using them anyway" in caplog.text
     )
     assert (tmp_path / "pred" / "pred_audio.csv").is_file()
-
-
-def test_a_checkpoint_with_nan_weights_is_refused(trained, tmp_path: Path, capsys) -> None:
-    splits, run = trained
-    payload = torch.load(run / "best.pt", weights_only=True)
-    payload["state_dict"]["pooling.classifier.weight"][0, 0] = float("nan")
-    broken = tmp_path / "broken.pt"
-    torch.save(payload, broken)
-    assert main(predict_args(splits, broken, tmp_path / "pred")) == 2
-    assert "NaN or infinite weights in pooling.classifier.weight" in capsys.readouterr().err
-    assert not (tmp_path / "pred").exists()

@@ -114,27 +114,6 @@ def test_pretraining_resume_is_identical(pretraining_data, tmp_path: Path) -> No
         pretrain(pretrain_config(splits, graphs, tmp_path / "once", epochs=2))
 
 
-def test_pretrain_cli_errors_name_the_problem(pretraining_data, tmp_path: Path, capsys) -> None:
-    splits, graphs = pretraining_data
-    config = CONFIGS / "pretraining" / "avg.yaml"
-    base = [
-        "pretrain",
-        "--config",
-        str(config),
-        "--features",
-        str(splits.features),
-        "--output-dir",
-        str(tmp_path),
-    ]
-    assert main(base) == 2
-    assert "'graphs' is not set" in capsys.readouterr().err
-    assert main([*base, "--graphs", str(splits.features)]) == 2
-    assert "not a grounding graph file" in capsys.readouterr().err
-    assert main([*base, "--graphs", str(graphs), "--set", "loss.variant=both"]) == 2
-    assert "loss.variant" in capsys.readouterr().err
-    assert not any(tmp_path.iterdir())
-
-
 def _parser_run(
     splits: SyntheticSplits, encoder: Path, output_dir: Path, config: str, **extra: object
 ) -> Path:

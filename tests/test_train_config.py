@@ -30,13 +30,6 @@ def test_han_yaml_is_the_published_recipe() -> None:
     assert load_config(CONFIGS / "a_cross_v_self.yaml").model.visual_aggregation == "self"
 
 
-def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
-    path = tmp_path / "bad.yaml"
-    path.write_text("model:\n  d_modle: 64\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"bad\.yaml: invalid config: model\.d_modle: unknown key"):
-        load_config(path)
-
-
 def test_wrong_type_names_the_key(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("epochs: many\nloss:\n  label_smoothing:\n    variant: LS-X\n", encoding="utf-8")

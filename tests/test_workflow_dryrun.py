@@ -93,7 +93,8 @@ def test_paper_methods_of_any_paper_and_a_paper_filter_reach_the_report(checkout
 
 def test_the_modules_the_workflow_imports_when_it_parses_are_light():
     heavy = ("torch", "h5py", "matplotlib", "numpy")
-    modules = "avvp.config_files, avvp.data.annotations, avvp.reports.reference"  # those of common.smk
+    # those of common.smk
+    modules = "avvp.config_files, avvp.data.annotations, avvp.preparation.shard_names, avvp.reports.reference"
     code = f"import sys, {modules}; print([m for m in {heavy!r} if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -45,19 +45,3 @@ def test_filter_splits_keeps_clips_with_features_and_counts_the_rest(tmp_path):
         "missing_clips": ["bbbbbbbbbbb_0_10"],
     }
     assert coverage["val"]["missing"] == 0 and coverage["test"]["missing_clips"] == ["ddddddddddd_0_10"]
-
-
-def test_a_split_left_without_clips_is_an_error_and_writes_nothing(tmp_path, capsys):
-    ann = tmp_path / "ann"
-    ann.mkdir()
-    for name, clip in (
-        ("AVVP_train.csv", "aaaaaaaaaaa"),
-        ("AVVP_val_pd.csv", "bbbbbbbbbbb"),
-        ("AVVP_test_pd.csv", "ccccccccccc"),
-    ):
-        (ann / name).write_text(f"filename\tevent_labels\n{clip}_0_10\tDog\n")
-    write_store(tmp_path / "f.h5", ["aaaaaaaaaaa_0_10", "ccccccccccc_0_10"])  # no validation clip
-    argv = ["filter-splits", "--features", str(tmp_path / "f.h5"), "--annotations-dir", str(ann)]
-    assert main([*argv, "--output-dir", str(tmp_path / "out")]) == 2
-    assert "no clip of the val split(s) has every feature kind" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -318,6 +318,7 @@ def merge_stores(inputs: Sequence[str | Path], output: str | Path, dtype: str = 
     (for example other weights), is an error: merging them would mix incompatible features.
     """
     attrs_of: dict[str, tuple[dict[str, Any], Path]] = {}
+    source_of: dict[tuple[str, str], Path] = {}
     with FeatureStoreWriter(output, dtype=dtype) as writer:
         for path in map(Path, inputs):
             with FeatureStore(path) as store:
@@ -332,6 +333,12 @@ def merge_stores(inputs: Sequence[str | Path], output: str | Path, dtype: str = 
                     writer.set_attrs(kind, attrs)
                     features = store.dataset(kind)
                     for row, vid in enumerate(store.video_ids(kind)):
+                        if (kind, vid) in source_of:
+                            raise FeatureStoreError(
+                                f"{path}: clip {vid} has '{kind}' features in {source_of[kind, vid]} too; "
+                                "refusing to merge (is a shard listed twice?)"
+                            )
+                        source_of[kind, vid] = path
                         writer.add(kind, vid, features[row])
         counts = {kind: len(ids) for kind, ids in writer._ids.items()}
     return counts

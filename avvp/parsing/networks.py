@@ -8,28 +8,34 @@ A parsing checkpoint records, per feature kind, the attributes the feature store
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from avvp.errors import InputError
+from extractors.identity import TFHUB, WeightsIdentity
 
-RANDOM_INIT = re.compile(r"random-init\(seed=(-?\d+)\)")
+
+def _recorded_weights(attrs: Mapping[str, Any]) -> WeightsIdentity | None:
+    """The weights identity a kind's recorded attributes name (None when absent or of no known form)."""
+    try:
+        return WeightsIdentity.parse(str(attrs.get("weights", "")))
+    except ValueError:
+        return None
 
 
-def _weights_choice(kind: str, weights: str, given: Mapping[str, str]) -> tuple[str, int | None]:
-    """``(choice for build_networks, random seed or None)`` of one kind's recorded ``weights`` identity."""
+def _weights_choice(kind: str, attrs: Mapping[str, Any], given: Mapping[str, str]) -> tuple[str, int | None]:
+    """``(choice for build_networks, random seed or None)`` of one kind's recorded attributes."""
     if kind in given:
         return given[kind], None
-    match = RANDOM_INIT.fullmatch(weights)
-    if match:
-        return "random", int(match.group(1))
-    if weights.startswith(("torchvision:", "tfhub:")):
+    identity = _recorded_weights(attrs)
+    if identity is not None and identity.seed is not None:
+        return "random", identity.seed
+    if identity is not None and identity.published:
         return "pretrained", None
     raise InputError(
-        f"the checkpoint's {kind} features come from weights '{weights}', which cannot be fetched by name: "
-        f"give the file with --weights {kind}=PATH"
+        f"the checkpoint's {kind} features come from weights '{attrs.get('weights', '')}', which cannot be "
+        f"fetched by name: give the file with --weights {kind}=PATH"
     )
 
 
@@ -50,7 +56,7 @@ def network_options(
         raise InputError(f"the checkpoint records no features of kind(s) {missing}")
     weights, seeds = {}, set()
     for kind in kinds:
-        weights[kind], seed = _weights_choice(kind, str(identity[kind].get("weights", "")), given)
+        weights[kind], seed = _weights_choice(kind, identity[kind], given)
         if seed is not None:
             seeds.add(seed)
     if len(seeds) > 1:
@@ -66,6 +72,7 @@ def network_options(
     vggish = identity.get("vggish", {})
     if vggish.get("backend"):
         options["vggish_backend"] = vggish["backend"]
-    if str(vggish.get("weights", "")).startswith("tfhub:"):
-        options["vggish_handle"] = str(vggish["weights"]).removeprefix("tfhub:")
+    vggish_weights = _recorded_weights(vggish)
+    if vggish_weights is not None and vggish_weights.source == TFHUB:
+        options["vggish_handle"] = vggish_weights.name
     return options

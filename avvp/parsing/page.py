@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from avvp.data.labels import CLASS_INDEX
+from extractors.identity import RANDOM_INIT
 
 LABEL_WIDTH = 170
 """Width of the label column left of the plot, in SVG units (pixels at 100 %)."""
@@ -56,7 +57,6 @@ MIN_WINDOW_SPACING = 40.0
 MODALITY_NAMES = {"audio": "audio", "visual": "visual", "audio_visual": "audio-visual"}
 GROUPS = (("audio", "Audible"), ("visual", "Visible"))
 NO_AUDIO_NOTE = "no audio track: visual events only"
-RANDOM_INIT = "random-init"
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}"
     "h1{font-size:1.4em;margin-bottom:.2em;word-break:break-all}.meta{margin:.3em 0;color:#444}"

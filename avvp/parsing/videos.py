@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from avvp.data.features import FEATURE_SHAPES, Standardization
-from avvp.feature_identity import VOLATILE_ATTRS, check_feature_identity, record_standardization
+from avvp.feature_identity import check_feature_identity, record_standardization
 from avvp.inference import Probabilities, batch_probabilities
 from avvp.parsing.networks import network_options
 from avvp.parsing.timeline import Timeline, stitch, timeline_result
@@ -66,11 +66,13 @@ def load_parser(
     scaling = {
         kind: record_standardization((recorded or {}).get(kind, {}).get("standardization")) for kind in kinds
     }
-    identity = {}
+    identity = {network.kind: network.record.identity() for network in networks}
     for network in networks:
-        identity[network.kind] = {k: v for k, v in network.attrs.items() if k not in VOLATILE_ATTRS}
         if recorded is not None:
-            actual = {**network.attrs, "standardization": recorded[network.kind].get("standardization")}
+            actual = {
+                **identity[network.kind],
+                "standardization": recorded[network.kind].get("standardization"),
+            }
             check_feature_identity(
                 checkpoint, network.kind, recorded[network.kind], actual, "the parse networks", allow_mismatch
             )

@@ -14,11 +14,7 @@ import numpy as np
 from avvp.data.labels import parse_clip_name, read_weak_labels
 from avvp.errors import InputError
 from avvp.io import atomic_path, read_text
-
-
-def shard_name(index: int) -> str:
-    """The name of shard ``index`` as used in file names and workflow wildcards: ``"000"``, ``"001"``, ..."""
-    return f"{index:03d}"
+from avvp.preparation.shard_names import shard_names
 
 
 def split_into_shards(video_ids: Sequence[str], num_shards: int) -> list[list[str]]:
@@ -72,7 +68,7 @@ def write_shards(
         parts = split_into_shards(video_ids, num_shards)
     except InputError as err:
         raise InputError(f"{clips_csv}: {err}") from None
-    paths = [Path(output_dir) / f"{shard_name(i)}.txt" for i in range(num_shards)]
+    paths = [Path(output_dir) / f"{name}.txt" for name in shard_names(num_shards)]
     for path, part in zip(paths, parts, strict=True):
         write_clip_list(path, part)
     return paths

@@ -1,5 +1,5 @@
 # Paths and input functions shared by the rules. Kept cheap: every cluster job re-parses this file.
-# Parse-time imports are PyYAML and three light avvp modules (standard library and PyYAML only, tested in
+# Parse-time imports are PyYAML and four light avvp modules (standard library and PyYAML only, tested in
 # tests/test_workflow_dryrun.py), so that file names, config merging and the paper-method check are defined
 # once for the package and the workflow. The process running Snakemake therefore needs the avvp package
 # (pip install -e .), also with --software-deployment-method conda, where the rules' own jobs run in the
@@ -9,13 +9,14 @@ import yaml
 
 from avvp.config_files import config_chain, deep_merge, read_config_file
 from avvp.data.annotations import ANNOTATION_ROWS, FULL_DATASET, GT_AUDIO, GT_VISUAL, SPLIT_FILES
+from avvp.preparation.shard_names import SHARD_PATTERN, shard_names
 from avvp.reports.reference import read_reference
 
 DATA = Path(config["data_root"])
 RESULTS = Path("results") / config["run"]
 LOGS = Path("logs") / config["run"]
 BENCHMARKS = RESULTS / "benchmarks"
-SHARDS = [f"{i:03d}" for i in range(config["shards"])]
+SHARDS = shard_names(config["shards"])
 EXPERIMENTS = list(config["experiments"])
 PRETRAINING_VARIANTS = sorted({spec["pretraining"] for spec in config["experiments"].values() if spec.get("pretraining")})
 """AVG pretraining variants some experiment starts from (none: no graph or pretraining jobs)."""
@@ -32,7 +33,7 @@ MODEL_FEATURES = STANDARDIZED if config["features"]["standardize"] else FEATURES
 
 
 wildcard_constraints:
-    shard=r"\d{3}",
+    shard=SHARD_PATTERN,
     experiment="|".join(EXPERIMENTS),
     variant="uni|cross|multi",
     estimator="|".join(config["noise_estimators"]) or "no_estimator",
