@@ -13,6 +13,8 @@ TINY_CONFIG = """
 demo: {num_train: 6, num_val: 2, num_test: 2, num_classes: 3, frame_size: 32, fps: 8}
 features: {image_size: 16, clip_size: 16}
 training: {epochs: 2}
+noise_estimators: {jomold: {train: {epochs: 2}}}
+experiments: {jomold_dgm_msdu: {train: {epochs: 2}}}
 """
 TINY = ["--configfile", "config/config.yaml", "tiny.yaml"]
 
