@@ -1,9 +1,10 @@
-"""Choosing the compute device and the matching mixed-precision context."""
+"""Choosing the compute device, the matching mixed-precision context, and counting the usable cores."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 
 import torch
 
@@ -35,3 +36,11 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
     return contextlib.nullcontext()
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, which cgroups and SLURM narrow; the
+    machine's count where the platform has no affinity)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

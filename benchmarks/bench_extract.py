@@ -7,17 +7,19 @@ scripts used (``ffmpeg -r 8`` to JPEG files, then PIL + torchvision transforms) 
 decoding (part ``dump``). And it runs the whole ``avvp extract`` command (random weights, all three kinds)
 on a shard of copies of the clip, against the bare forward passes of the three networks on tensors of the
 same sizes in this process; the command's process start-up (interpreter and imports, timed on its own) is
-subtracted (part ``shard``).
+subtracted (part ``shard``). With ``--compare-checkout DIR`` the command of that checkout runs too, in the
+same run, and the two shards' features are compared.
 
 Usage: ``python benchmarks/bench_extract.py [--clip CLIP] [--repeats 2] [--image-size 224 --clip-size 112]
-[--shard-clips 4] [--parts table,dump,shard]`` (the LLP sample clip is used when present, else a synthetic
-320x240 29.97-fps clip).
+[--shard-clips 4] [--parts table,dump,shard] [--compare-checkout DIR]`` (the LLP sample clip is used when
+present, else a synthetic 320x240 29.97-fps clip).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -26,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from torchvision import transforms
@@ -36,6 +39,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from extract_helpers import LLP_SAMPLE, make_clip  # noqa: E402
 
+from avvp.data.features import FeatureStore  # noqa: E402
 from extractors.decoding import load_audio, load_frames, sample_positions  # noqa: E402
 from extractors.networks import CHANNELS_LAST_MIN_SIZE, VIDEO, NetworkOptions, build_networks  # noqa: E402
 from extractors.pipeline import run_network  # noqa: E402
@@ -71,22 +75,31 @@ def frame_dump_pipeline(clip: Path, crop: int) -> torch.Tensor:
         )
 
 
-def _in_repo_env() -> dict[str, str]:
-    """The environment of a child process that runs this checkout's code."""
+def _env(checkout: Path) -> dict[str, str]:
+    """The environment of a child process that runs the code of ``checkout``."""
     return {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(checkout), os.environ.get("PYTHONPATH")])),
     }
 
 
-def _run(command: list[str]) -> float:
-    """Wall seconds of a child process running ``command`` in this checkout (it must succeed)."""
+def _run(command: list[str], checkout: Path) -> float:
+    """Wall seconds of a child process running ``command`` with the code of ``checkout`` (it must succeed)."""
     start = time.perf_counter()
-    done = subprocess.run(command, env=_in_repo_env(), capture_output=True, text=True)
+    done = subprocess.run(command, env=_env(checkout), capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{done.stderr}")
     return seconds
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """CPU seconds used so far by the whole machine (``/proc/stat``) and by this process with its children."""
+    with open("/proc/stat", encoding="ascii") as handle:
+        fields = [int(v) for v in handle.readline().split()[1:]]
+    machine = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+    own = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return machine, sum(usage.ru_utime + usage.ru_stime for usage in own)
 
 
 def _chunks(rows: int, step: int) -> list[int]:
@@ -127,21 +140,43 @@ def bare_forwards(clips: int, image_size: int, clip_size: int, chunk_rows: int) 
     return seconds
 
 
-def shard_against_bare(clip: Path, workdir: Path, clips: int, image_size: int, clip_size: int) -> None:
-    """Print ``avvp extract`` on ``clips`` copies of ``clip`` against the bare forward passes."""
+def shard_against_bare(
+    clip: Path, workdir: Path, clips: int, image_size: int, clip_size: int, checkouts: list[Path]
+) -> None:
+    """Print ``avvp extract`` of each checkout on ``clips`` copies of ``clip`` against the bare forward
+    passes, whether the checkouts' features are identical, and the CPU time other processes took meanwhile
+    (a busy machine makes the ratios meaningless)."""
     folder = workdir / "videos"
     folder.mkdir()
     for index in range(clips):
         shutil.copyfile(clip, folder / f"clip{index}{clip.suffix}")
-    startup = statistics.median(_run([sys.executable, "-c", STARTUP_IMPORTS]) for _ in range(3))
-    command = [sys.executable, "-m", "avvp.cli", "extract", "--videos", str(folder)]
-    command += ["--output", str(workdir / "shard.h5"), "--weights", "random", "--device", "cpu"]
-    command += ["--image-size", str(image_size), "--clip-size", str(clip_size), "--no-progress"]
-    extract = _run(command) - startup
+    machine_start, own_start = _cpu_seconds()
     bare = bare_forwards(clips, image_size, clip_size, chunk_rows=80)
+    print(f"\n{clips} clips of {clip.name}, all three kinds; bare forward passes: {bare:.1f} s")
+    shards = []
+    for index, checkout in enumerate(checkouts):
+        startup = statistics.median(_run([sys.executable, "-c", STARTUP_IMPORTS], checkout) for _ in range(3))
+        shards.append(workdir / f"shard{index}.h5")
+        command = [sys.executable, "-m", "avvp.cli", "extract", "--videos", str(folder)]
+        command += ["--output", str(shards[-1]), "--weights", "random", "--device", "cpu"]
+        command += ["--image-size", str(image_size), "--clip-size", str(clip_size), "--no-progress"]
+        extract = _run(command, checkout) - startup
+        print(
+            f"avvp extract of {checkout}: {extract:.1f} s (process start-up {startup:.1f} s subtracted); "
+            f"ratio to the bare forward passes {extract / bare:.3f}"
+        )
+    if len(shards) > 1:
+        with FeatureStore(shards[0]) as first, FeatureStore(shards[1]) as second:
+            same = all(
+                first.video_ids(kind) == second.video_ids(kind)
+                and np.array_equal(first.dataset(kind)[:], second.dataset(kind)[:])
+                for kind in first.kinds
+            )
+        print(f"features of the two checkouts identical: {same}")
+    machine_end, own_end = _cpu_seconds()
+    other = (machine_end - machine_start) - (own_end - own_start)
     print(
-        f"\navvp extract, {clips} clips, all three kinds: {extract:.1f} s (process start-up {startup:.1f} s "
-        f"subtracted); bare forward passes: {bare:.1f} s; ratio {extract / bare:.3f}"
+        f"CPU time of other processes meanwhile: {other:.1f} s (against {own_end - own_start:.1f} s of ours)"
     )
 
 
@@ -155,6 +190,12 @@ def main() -> None:
     parser.add_argument("--shard-clips", type=int, default=4, help="clips in the shard of part 'shard'")
     parser.add_argument(
         "--parts", default=",".join(PARTS), help=f"comma-separated parts to run, of {', '.join(PARTS)}"
+    )
+    parser.add_argument(
+        "--compare-checkout",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. the code before a change) whose avvp extract part 'shard' times too",
     )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -171,7 +212,8 @@ def main() -> None:
         f"clip: {clip}; torch threads: {torch.get_num_threads()}; sizes: {args.image_size}/{args.clip_size}"
     )
     if "shard" in parts:
-        shard_against_bare(clip, workdir, args.shard_clips, args.image_size, args.clip_size)
+        checkouts = [REPO, *([args.compare_checkout.resolve()] if args.compare_checkout else [])]
+        shard_against_bare(clip, workdir, args.shard_clips, args.image_size, args.clip_size, checkouts)
     if parts & {"table", "dump"}:
         kinds = ["resnet152", "r2plus1d", "vggish"]
         options = NetworkOptions(

@@ -1,7 +1,9 @@
-"""Extract a shard: decode clips in DataLoader workers, run each network on batches of several clips, write
-the feature store and a failure manifest.
+"""Extract a shard: decode clips, run each network on batches of several clips, write the feature store and a
+failure manifest.
 
-Workers decode and resize (uint8) while the main process runs the networks, so the networks rarely wait.
+Decoding and resizing (uint8) run in DataLoader workers beside the networks where the machine has cores to
+spare for them (a GPU node), and in this process between batches where the networks need every core (a
+small CPU machine): :func:`decoding_plan`.
 A clip that cannot be decoded, or lacks a stream, is recorded in the manifest and skipped for the kinds
 it cannot feed; it never stops the shard. Both outputs appear atomically when the shard completes, so
 rerunning an interrupted shard starts from scratch and produces the same file.
@@ -22,7 +24,7 @@ from tqdm import tqdm
 
 from avvp.data.features import FeatureStoreError, FeatureStoreWriter
 from avvp.data.labels import parse_clip_name
-from avvp.device import autocast
+from avvp.device import autocast, available_cores
 from avvp.errors import InputError, first_items
 from avvp.io import VIDEO_SUFFIXES, read_text, read_tsv, write_tsv
 from extractors.decoding import load_audio, load_frames
@@ -180,6 +182,40 @@ def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class DecodingPlan:
+    """How extraction spreads over the cores: ``workers`` decoding processes (0: clips are decoded in this
+    process, between the networks' batches) and ``threads`` torch threads in this process."""
+
+    workers: int
+    threads: int
+
+
+MAX_CUDA_WORKERS = 16
+CPU_CORES_PER_WORKER = 16
+"""On CPU, one decoding worker per this many cores (none on fewer)."""
+
+
+def decoding_plan(device: torch.device, cores: int | None = None, workers: int | None = None) -> DecodingPlan:
+    """How extraction with networks on ``device`` uses ``cores`` cores (default: those this process may run
+    on, :func:`avvp.device.available_cores`): ``workers`` decoding processes (default: chosen here) and the
+    cores left, at least one, as torch threads of this process.
+
+    On CUDA decoding must keep up with the GPU: every core but one decodes (at most
+    :data:`MAX_CUDA_WORKERS` workers); this process only feeds the GPU and writes. On CPU the networks use
+    every core and decoding is a few per cent of the work; a worker takes a core from every forward pass
+    (on 2 cores it competes with both torch threads), so decoding stays in this process, between batches,
+    on fewer than :data:`CPU_CORES_PER_WORKER` cores, and one worker per that many cores overlaps it with
+    the networks on larger machines.
+    """
+    cores = cores or available_cores()
+    if workers is None and device.type == "cuda":
+        workers = min(max(cores - 1, 1), MAX_CUDA_WORKERS)
+    elif workers is None:
+        workers = cores // CPU_CORES_PER_WORKER
+    return DecodingPlan(workers=workers, threads=max(cores - workers, 1))
+
+
 def _limit_worker_threads(_: int) -> None:
     torch.set_num_threads(1)
 
@@ -199,7 +235,7 @@ def extract_shard(
     videos: Sequence[Path],
     output: str | Path,
     networks: Sequence[FeatureNetwork],
-    workers: int = 2,
+    workers: int | None = None,
     batch_clips: int = 4,
     chunk_rows: int = 80,
     dtype: str = "float32",
@@ -211,13 +247,16 @@ def extract_shard(
     When no clip at all could be extracted, :class:`NothingExtractedError` is raised and neither the store
     nor the manifest is written (an earlier good shard is never replaced by an empty one).
 
-    ``workers`` decoding processes (0 decodes in this process), ``batch_clips`` clips per batch,
-    ``chunk_rows`` input rows (frames, snippet frames, or audio examples) per forward call.
+    ``workers`` decoding processes (0 decodes in this process; None: :func:`decoding_plan`'s choice for
+    the networks' device), ``batch_clips`` clips per batch, ``chunk_rows`` input rows (frames, snippet
+    frames, or audio examples) per forward call. On CUDA the batches come in pinned memory.
     """
     output = Path(output)
     warn_non_llp_ids(videos, output)
     result = ShardResult(written={net.kind: 0 for net in networks})
     pin = any(net.device.type == "cuda" for net in networks)
+    if workers is None:
+        workers = decoding_plan(torch.device("cuda" if pin else "cpu")).workers
     loader = DataLoader(
         ClipDataset(videos, networks),
         batch_size=batch_clips,

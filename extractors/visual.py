@@ -62,12 +62,15 @@ def r2plus1d_inputs(frames: np.ndarray, size: int = R2PLUS1D_SIZE) -> torch.Tens
     ).contiguous()
 
 
-def normalize(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    """uint8 images [..., 3, H, W] -> float32 ``(x / 255 - mean) / std`` on the same device."""
-    shape = (3, 1, 1)
+def normalize(
+    images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...], channel_dim: int = -3
+) -> torch.Tensor:
+    """uint8 images with 3 channels at ``channel_dim`` (e.g. [..., 3, H, W]) -> float32
+    ``(x / 255 - mean) / std`` on the same device, in the same memory layout (one float copy, then in place)."""
+    shape = (3,) + (1,) * (-channel_dim - 1)
     mean_t = torch.tensor(mean, device=images.device).view(shape)
     std_t = torch.tensor(std, device=images.device).view(shape)
-    return (images.float() / 255.0 - mean_t) / std_t
+    return images.float().div_(255.0).sub_(mean_t).div_(std_t)
 
 
 def _backbone(
@@ -131,17 +134,20 @@ def build_r2plus1d(
 
 
 def resnet_features(model: nn.Module, images: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    """uint8 frames [N, 3, S, S] (on the model's device) -> float [N, 2048]."""
-    x = normalize(images, IMAGENET_MEAN, IMAGENET_STD)
+    """uint8 frames [N, 3, S, S] (on the model's device) -> float [N, 2048]. With ``channels_last`` the
+    frames are laid out channels-last while still uint8, so the float input is made once, in that layout."""
     if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return model(x)
+        images = images.contiguous(memory_format=torch.channels_last)
+    return model(normalize(images, IMAGENET_MEAN, IMAGENET_STD))
 
 
 def r2plus1d_features(model: nn.Module, images: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    """uint8 frames [K * 8, 3, S, S] of K consecutive snippets -> float [K, 512]."""
-    x = normalize(images, KINETICS_MEAN, KINETICS_STD)
-    snippets = x.view(-1, SNIPPET_FRAMES, *x.shape[1:]).permute(0, 2, 1, 3, 4)
-    if channels_last:
-        snippets = snippets.contiguous(memory_format=torch.channels_last_3d)
-    return model(snippets)
+    """uint8 frames [K * 8, 3, S, S] of K consecutive snippets -> float [K, 512]. The snippets
+    [K, 3, 8, S, S] are arranged (channels-last-3d with ``channels_last``) while still uint8."""
+    channels, height, width = images.shape[1:]
+    if channels_last:  # memory order (K, 8, S, S, 3): channels_last_3d of [K, 3, 8, S, S]
+        clips = images.permute(0, 2, 3, 1).contiguous().view(-1, SNIPPET_FRAMES, height, width, channels)
+        snippets = clips.permute(0, 4, 1, 2, 3)
+    else:
+        snippets = images.view(-1, SNIPPET_FRAMES, channels, height, width).transpose(1, 2)
+    return model(normalize(snippets, KINETICS_MEAN, KINETICS_STD, channel_dim=-4))

@@ -388,6 +388,8 @@ CASES = [
          _write("clips.txt", f"a/{CLIP}.mp4\nb/{CLIP}.mp4\n"), SHARD),
     Case("extract-absurd-frame-size", extract("{t}", "--image-size", "100000"),
          "argument --image-size: 100000 is larger than 1024 (published: 224 and 112)", earlier=SHARD),
+    Case("extract-negative-workers", extract("{t}/clips", "--workers", "-1"), "argument --workers: -1 is negative",
+         _clip_copy(f"clips/{CLIP}.mp4"), SHARD),
     Case("extract-output-is-a-folder", extract("{t}/clips"),
          "{t}/shard.h5: is a folder; give the path of a file to write", _clip_copy(f"clips/{CLIP}.mp4"),
          ("shard.h5/kept.txt",)),

@@ -16,7 +16,15 @@ from avvp.errors import InputError
 from avvp.feature_identity import identity_differences, store_identity
 from extractors import visual
 from extractors.networks import NetworkOptions, build_networks
-from extractors.pipeline import extract_shard, list_videos, manifest_path, read_manifest, warn_non_llp_ids
+from extractors.pipeline import (
+    DecodingPlan,
+    decoding_plan,
+    extract_shard,
+    list_videos,
+    manifest_path,
+    read_manifest,
+    warn_non_llp_ids,
+)
 from extractors.weights import load_checkpoint, parse_weights_option
 
 KINDS = list(FEATURE_SHAPES)
@@ -182,6 +190,22 @@ def test_clip_ids_that_are_not_llp_filenames_are_named_in_a_warning(clip_dir, tm
     caplog.clear()
     warn_non_llp_ids(videos[:1], tmp_path / "shard.h5")
     assert not caplog.records
+
+
+def test_decoding_plan_follows_the_cores_and_the_device(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert decoding_plan(cpu, cores=2) == DecodingPlan(workers=0, threads=2)  # decoding between batches
+    assert decoding_plan(cpu, cores=15) == DecodingPlan(workers=0, threads=15)
+    assert decoding_plan(cpu, cores=64) == DecodingPlan(workers=4, threads=60)
+    assert decoding_plan(cuda, cores=1) == DecodingPlan(workers=1, threads=1)
+    assert decoding_plan(cuda, cores=8) == DecodingPlan(
+        workers=7, threads=1
+    )  # decoding keeps up with the GPU
+    assert decoding_plan(cuda, cores=64) == DecodingPlan(workers=16, threads=48)
+    assert decoding_plan(cpu, cores=2, workers=2) == DecodingPlan(workers=2, threads=1)  # --workers 2
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 3, 5})  # e.g. a SLURM job's 3 cores
+    assert decoding_plan(cpu) == DecodingPlan(workers=0, threads=3)
+    assert decoding_plan(cuda) == DecodingPlan(workers=2, threads=1)
 
 
 def test_pretrained_offline_says_how_to_provide_the_file(monkeypatch, tmp_path):

@@ -8,7 +8,6 @@ import logging
 from avvp.commands import COMMANDS
 from avvp.data.features import FEATURE_SHAPES, STORAGE_DTYPES
 from avvp.device import DEVICE_CHOICES, resolve_device
-from avvp.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +26,13 @@ def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return number
+
+
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
     return number
 
 
@@ -100,7 +106,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="TF-Hub handle (URL or local SavedModel directory) of google/vggish/1, for --vggish-backend tfhub "
         "or pretrained PyTorch weights",
     )
-    parser.add_argument("--workers", type=int, default=2, help="decoding worker processes (0: in-process)")
+    parser.add_argument(
+        "--workers",
+        type=_non_negative,
+        default=None,
+        help="decoding worker processes (0: decode in this process; default: from the cores available and "
+        "the device, see docs/extraction.md)",
+    )
+    parser.add_argument(
+        "--cores",
+        type=_positive,
+        default=None,
+        help="cores this run may use: decoding workers, and torch threads for the rest (default: the cores "
+        "this process may run on)",
+    )
     parser.add_argument(
         "--batch-clips", type=_positive, default=4, help="clips per batch (default: %(default)s)"
     )
@@ -119,13 +138,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Extract the shard; exit 0 even when some clips failed (they are in the manifest)."""
+    import torch
+
     from extractors.networks import NetworkOptions, build_networks
-    from extractors.pipeline import extract_shard, list_videos, manifest_path
+    from extractors.pipeline import decoding_plan, extract_shard, list_videos, manifest_path
     from extractors.vggish_tf import DEFAULT_HANDLE
     from extractors.weights import parse_weights_option
 
-    if args.workers < 0:
-        raise InputError(f"--workers {args.workers}: must be 0 or more")
     videos = list_videos(args.videos)
     options = NetworkOptions(
         weights=parse_weights_option(args.weights, args.kinds),
@@ -135,12 +154,16 @@ def run(args: argparse.Namespace) -> int:
         vggish_backend=args.vggish_backend,
         vggish_handle=args.vggish_handle or DEFAULT_HANDLE,
     )
-    networks = build_networks(args.kinds, options, resolve_device(args.device))
+    device = resolve_device(args.device)
+    plan = decoding_plan(device, args.cores, args.workers)
+    torch.set_num_threads(plan.threads)
+    log.info("%d decoding worker(s), %d torch thread(s)", plan.workers, plan.threads)
+    networks = build_networks(args.kinds, options, device)
     result = extract_shard(
         videos,
         args.output,
         networks,
-        workers=args.workers,
+        workers=plan.workers,
         batch_clips=args.batch_clips,
         chunk_rows=args.frame_batch,
         dtype=args.dtype,

@@ -24,7 +24,7 @@ if config["features"]["source"] == "extract":
         conda:
             "../envs/avvp.yaml"
         shell:
-            "OMP_NUM_THREADS={threads} avvp extract --videos {input:q} --kinds {params.kinds:q}"
+            "avvp extract --videos {input:q} --kinds {params.kinds:q} --cores {threads}"
             " --output {output.features:q} --weights {params.weights:q} --device auto {params.frame_size:q} --no-progress > {log} 2>&1"
 
     rule merge_features:
