@@ -58,12 +58,15 @@ def manifest_path(shard: str | Path) -> Path:
 
 
 def list_videos(source: str | Path) -> list[Path]:
-    """Clips to extract: the video files of a directory (sorted), or the paths listed in a text file
-    (one per line; blank lines and ``#`` comments skipped; relative paths are relative to the current
-    directory). Raises :class:`InputError` when ``source`` is missing or empty, or two clips share an id."""
+    """Clips to extract: the video files of a directory (sorted), one video file, or the paths listed in a
+    text file (one per line; blank lines and ``#`` comments skipped; relative paths are relative to the
+    current directory). Raises :class:`InputError` when ``source`` is missing or empty, or two clips share
+    an id."""
     source = Path(source)
     if source.is_dir():
         videos = sorted(p for p in source.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+    elif source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
+        videos = [source]
     elif source.is_file():
         lines = read_text(source).splitlines()
         videos = [Path(s) for s in (line.strip() for line in lines) if s and not s.startswith("#")]
