@@ -1,12 +1,12 @@
 """Seconds per 10-s clip of each extractor on this machine, and where the time goes.
 
 For each network (random weights; the cost does not depend on the weights' values) it times, per clip:
-decoding + preprocessing (the work DataLoader workers do), the network forward, and the share of the
-total spent outside the forward (part ``table``). It times the frame-dump pipeline that LLP's original
+decoding + preprocessing (done by decoding workers or between batches), the network forward, and the share
+of the total spent outside the forward (part ``table``). It times the frame-dump pipeline that LLP's original
 scripts used (``ffmpeg -r 8`` to JPEG files, then PIL + torchvision transforms) against the in-memory
 decoding (part ``dump``). And it runs the whole ``avvp extract`` command (random weights, all three kinds)
-on a shard of copies of the clip, against the bare forward passes of the three networks on tensors of the
-same sizes in this process; the command's process start-up (interpreter and imports, timed on its own) is
+on a shard of copies of the clip, against the bare forward passes of the three networks on those clips'
+input tensors in this process; the command's process start-up (interpreter and imports, timed on its own) is
 subtracted (part ``shard``). With ``--compare-checkout DIR`` the command of that checkout runs too, in the
 same run, and the two shards' features are compared.
 
@@ -43,8 +43,16 @@ from avvp.data.features import FeatureStore  # noqa: E402
 from extractors.decoding import load_audio, load_frames, sample_positions  # noqa: E402
 from extractors.networks import CHANNELS_LAST_MIN_SIZE, VIDEO, NetworkOptions, build_networks  # noqa: E402
 from extractors.pipeline import run_network  # noqa: E402
-from extractors.vggish import EXAMPLE_FRAMES, MEL_BANDS, build_vggish  # noqa: E402
-from extractors.visual import SNIPPET_FRAMES, build_r2plus1d, build_resnet152, resize_for_crop  # noqa: E402
+from extractors.vggish import build_vggish, log_mel_examples  # noqa: E402
+from extractors.visual import (  # noqa: E402
+    build_r2plus1d,
+    build_resnet152,
+    r2plus1d_features,
+    r2plus1d_inputs,
+    resize_for_crop,
+    resnet_features,
+    resnet_inputs,
+)
 
 PARTS = ("table", "dump", "shard")
 STARTUP_IMPORTS = "import avvp.cli, avvp.commands.extract, extractors.networks, extractors.pipeline"
@@ -102,38 +110,53 @@ def _cpu_seconds() -> tuple[float, float]:
     return machine, sum(usage.ru_utime + usage.ru_stime for usage in own)
 
 
-def _chunks(rows: int, step: int) -> list[int]:
-    """Sizes of the chunks ``rows`` input rows are cut into, ``step`` at most each."""
-    return [min(step, rows - start) for start in range(0, rows, step)]
+class _Recorder(torch.nn.Module):
+    """Stands in for a network to record the input tensor it would get."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Keep ``x``; return it."""
+        self.input = x
+        return x
 
 
-def bare_forwards(clips: int, image_size: int, clip_size: int, chunk_rows: int) -> float:
-    """Seconds of the three networks' forward passes alone on ``clips`` clips' worth of float tensors, in
-    the chunks ``avvp extract`` uses (random weights, eval mode, inference mode, the memory format it picks
-    for these sizes); model building is not timed, the first call's warm-up is."""
+def _network_input(features, rows: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """The float tensor ``features`` (:func:`extractors.visual.resnet_features` or ``r2plus1d_features``)
+    hands its network for the uint8 ``rows``."""
+    recorder = _Recorder()
+    features(recorder, rows, channels_last)
+    return recorder.input
+
+
+def bare_forwards(clip: Path, clips: int, image_size: int, clip_size: int) -> float:
+    """Seconds of the three networks' forward passes alone on ``clips`` copies of ``clip``'s inputs, the
+    very tensors ``avvp extract`` gives them (prepared beforehand, untimed), one clip per forward call (80
+    frames, 10 snippets) and every clip's VGGish examples in one (random weights, eval and inference mode,
+    the memory format extraction picks); model building is not timed, the first call's warm-up is."""
     cache = Path(tempfile.gettempdir())
-    resnet = build_resnet152("random", 0, cache)[0]
-    r2plus1d = build_r2plus1d("random", 0, cache)[0]
-    vggish = build_vggish("random", 0, pretrained=None)[0]
-    frames = [(rows, 3, image_size, image_size) for rows in _chunks(clips * 80, chunk_rows)]
-    snippet = (3, SNIPPET_FRAMES, clip_size, clip_size)
-    snippets = [(rows // SNIPPET_FRAMES, *snippet) for rows in _chunks(clips * 80, chunk_rows)]
-    examples = [(rows, EXAMPLE_FRAMES, MEL_BANDS) for rows in _chunks(clips * 10, chunk_rows)]
+    frames, waveform = load_frames(clip).frames, load_audio(clip).waveform
+    resnet_cl, r2plus1d_cl = (size >= CHANNELS_LAST_MIN_SIZE for size in (image_size, clip_size))
     work = [
-        (resnet, frames, torch.channels_last if image_size >= CHANNELS_LAST_MIN_SIZE else None),
-        (r2plus1d, snippets, torch.channels_last_3d if clip_size >= CHANNELS_LAST_MIN_SIZE else None),
-        (vggish, examples, None),
+        (
+            build_resnet152("random", 0, cache)[0],
+            torch.channels_last if resnet_cl else torch.preserve_format,
+            [_network_input(resnet_features, resnet_inputs(frames, image_size), resnet_cl)] * clips,
+        ),
+        (
+            build_r2plus1d("random", 0, cache)[0],
+            torch.channels_last_3d if r2plus1d_cl else torch.preserve_format,
+            [_network_input(r2plus1d_features, r2plus1d_inputs(frames, clip_size), r2plus1d_cl)] * clips,
+        ),
+        (
+            build_vggish("random", 0, pretrained=None)[0],
+            torch.preserve_format,
+            [log_mel_examples(torch.from_numpy(waveform)).repeat(clips, 1, 1)],
+        ),
     ]
-    generator = torch.Generator().manual_seed(0)
     seconds = 0.0
     with torch.inference_mode():
-        for model, shapes, memory_format in work:
-            if memory_format is not None:
-                model = model.to(memory_format=memory_format)
-            for shape in shapes:
-                x = torch.randn(shape, generator=generator)
-                if memory_format is not None:
-                    x = x.contiguous(memory_format=memory_format)
+        for model, memory_format, inputs in work:
+            model = model.to(memory_format=memory_format)
+            for x in inputs:
                 start = time.perf_counter()
                 model(x)
                 seconds += time.perf_counter() - start
@@ -151,7 +174,7 @@ def shard_against_bare(
     for index in range(clips):
         shutil.copyfile(clip, folder / f"clip{index}{clip.suffix}")
     machine_start, own_start = _cpu_seconds()
-    bare = bare_forwards(clips, image_size, clip_size, chunk_rows=80)
+    bare = bare_forwards(clip, clips, image_size, clip_size)
     print(f"\n{clips} clips of {clip.name}, all three kinds; bare forward passes: {bare:.1f} s")
     shards = []
     for index, checkout in enumerate(checkouts):

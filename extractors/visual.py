@@ -1,7 +1,7 @@
 """The visual networks: ResNet152 (per frame) and R(2+1)D-18 (per 8-frame snippet), with LLP's preprocessing.
 
-Preprocessing is split so that decoding workers do the resizing on uint8 tensors and the device only
-normalises and runs the network:
+Preprocessing is split so that decoding (in workers or between batches) does the resizing on uint8 tensors
+and the device only normalises and runs the network:
 
 - ResNet152 (``IMAGENET1K_V1``): shorter side to ``256/224 * crop`` (bilinear, antialiased like PIL),
   centre crop ``crop`` (224 as released), ImageNet mean/std, pooled layer4 output -> ``[80, 2048]``.

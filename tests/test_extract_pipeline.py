@@ -127,6 +127,7 @@ def test_list_file_input(clip_dir, tmp_path):
     listing = tmp_path / "clips.txt"
     listing.write_text(f"# two clips\n{clip_dir / 'short.mp4'}\n\n{clip_dir / 'tiny.mp4'}\n")
     assert [p.stem for p in list_videos(listing)] == ["short", "tiny"]
+    assert list_videos(clip_dir / "short.mp4") == [clip_dir / "short.mp4"]  # one video, not a list file
     assert "notes" not in [p.stem for p in list_videos(clip_dir)]
 
 

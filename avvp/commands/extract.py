@@ -60,7 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
     )
     parser.add_argument(
-        "--videos", required=True, help="directory of clips, or a text file with one path per line"
+        "--videos", required=True, help="directory of clips, one clip, or a text file with one path per line"
     )
     parser.add_argument("--output", required=True, help="shard to write, e.g. features/shard-000.h5")
     parser.add_argument(
