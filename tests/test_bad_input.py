@@ -98,6 +98,15 @@ class Case:
     code: int = 2
 
 
+def _noise_ratios(visual: float) -> Setup:
+    """Setup: ``r.npz``, a noise-ratio file whose visual ratios are all ``visual``."""
+
+    def setup(t: Path, ws: Workspace) -> None:
+        np.savez(t / "r.npz", audio=np.zeros(25), visual=np.full(25, visual))
+
+    return setup
+
+
 def _write(name: str, data: str | bytes) -> Setup:
     """Setup: write ``data`` to ``name`` in the case's folder."""
 
@@ -479,6 +488,11 @@ CASES = [
          _store_copy("w.h5", _replace_vggish(np.zeros((10, 8, 128), np.float32))), ("run/config.yaml",)),
     Case("train-integer-features", train("{t}/i.h5"), "{t}/i.h5: 'vggish' features are int32, expected floating point",
          _store_copy("i.h5", _replace_vggish(np.zeros((10, 10, 128), np.int32))), ("run/config.yaml",)),
+    Case("train-noise-ratios-not-set", train("{features}", "{ann}", "--set", "denoising.warmup_epochs=0.9"),
+         "config: denoising.noise_ratios is not set; run 'avvp estimate-noise' on a noise estimator and give "
+         "its file, e.g. --set denoising.noise_ratios=runs/estimator/noise_ratios.npz", earlier=()),
+    Case("train-noise-ratios-out-of-range", train("{features}", "{ann}", "--set", "denoising.noise_ratios={t}/r.npz"),
+         "{t}/r.npz: 'visual' holds values outside [0, 1] or non-finite ones", _noise_ratios(visual=1.5), ()),
     # avvp predict
     Case("predict-nan-checkpoint", predict("{t}/bad.pt"),
          "{t}/bad.pt: the checkpoint holds NaN or infinite weights in pooling.classifier.weight",
@@ -486,6 +500,12 @@ CASES = [
     Case("predict-wrong-architecture", predict("{t}/bad.pt"),
          "{t}/bad.pt: checkpoint does not fit the model architecture (wrong shape: projections.audio.weight "
          "(16, 128) vs (64, 128), ", _checkpoint_change(_wider_model), ("pred/pred_audio.csv",)),
+    Case("predict-checkpoint-not-a-torch-file", predict("{t}/bad.pt"),
+         "{t}/bad.pt: not a readable PyTorch checkpoint (KeyError: 101)", _write("bad.pt", "hello\n"),
+         ("pred/pred_audio.csv",)),
+    Case("estimate-noise-output-not-npz", ("estimate-noise", "--checkpoint", "{ckpt}", "--features",
+         "{features}", "--split-csv", "{t}/split.csv", "--output", "{t}/r.txt"),
+         "--output {t}/r.txt: give a file name ending in .npz", _write("split.csv", "x"), ()),
     Case("predict-official-format-of-a-native-file", (*predict(), "--checkpoint-format", "official-han"),
          "{ckpt}: this is a native avvp checkpoint; use --checkpoint-format native", earlier=("pred/pred_audio.csv",)),
     Case("predict-missing-features", predict(split="{t}/split.csv"),
