@@ -20,7 +20,13 @@ from tqdm import tqdm
 
 from avvp.data.dataset import SplitDataset
 from avvp.data.labels import CLASSES, segments_to_events, write_event_rows
-from avvp.decision_rules import DECISION_RULES, FUSED_RULE, MODALITY_RULE, DecisionRule
+from avvp.decision_rules import (
+    DECISION_RULES,
+    FUSED_RULE,
+    MODALITY_RULE,
+    PUBLISHED_THRESHOLD,
+    DecisionRule,
+)
 from avvp.device import autocast
 from avvp.io import atomic_path
 
@@ -80,7 +86,10 @@ def predict_probabilities(
 
 
 def decide(
-    probabilities: Probabilities, segment: float = 0.5, video: float = 0.5, rule: DecisionRule = FUSED_RULE
+    probabilities: Probabilities,
+    segment: float = PUBLISHED_THRESHOLD,
+    video: float = PUBLISHED_THRESHOLD,
+    rule: DecisionRule = FUSED_RULE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Boolean audio and visual segment matrices ``(N, 10, 25)`` under a decision rule.
 
@@ -115,8 +124,8 @@ def write_probabilities(path: str | Path, probabilities: Probabilities) -> None:
 def write_predictions(
     output_dir: str | Path,
     probabilities: Probabilities,
-    segment: float = 0.5,
-    video: float = 0.5,
+    segment: float = PUBLISHED_THRESHOLD,
+    video: float = PUBLISHED_THRESHOLD,
     rule: DecisionRule = FUSED_RULE,
 ) -> dict[str, Path]:
     """Write ``pred_audio.csv``, ``pred_visual.csv`` (decided by :func:`decide`) and ``probabilities.h5``;

@@ -13,12 +13,16 @@ from avvp.errors import InputError
 from avvp.inference import predict_probabilities
 from avvp.io import write_json
 from avvp.training.checkpoints import checkpoint_label_smoothing
-from avvp.training.noise_estimation import AUDIO_THRESHOLD, VISUAL_THRESHOLD, estimate_noise, noise_table
+from avvp.training.noise_estimation import (
+    AUDIO_THRESHOLD,
+    DEFAULT_SMOOTHING,
+    VISUAL_THRESHOLD,
+    estimate_noise,
+    noise_table,
+)
 from avvp.training.noise_ratios import MODALITIES, write_noise_ratios
 
 log = logging.getLogger(__name__)
-DEFAULT_SMOOTHING = {"audio": 0.0, "visual": 0.1}
-"""``delta`` of the targets ``P_a``, ``P_v`` when neither an option nor the checkpoint gives one (JoMoLD's)."""
 
 
 def _positive(text: str) -> float:

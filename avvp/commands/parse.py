@@ -7,9 +7,9 @@ import logging
 from pathlib import Path
 
 from avvp.commands import COMMANDS
+from avvp.commands.predict import add_checkpoint_arguments
 from avvp.device import DEVICE_CHOICES
 from avvp.errors import InputError
-from avvp.training.checkpoints import CHECKPOINT_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description=(
             "Parse videos of any length with a trained checkpoint. Each video is cut into consecutive 10-s "
             "windows, its features are extracted with the networks, sizes and scaling the checkpoint was "
-            "trained on (recorded in it; features made differently are refused), the model runs on every "
+            "trained on (recorded in it; features made differently are refused; for official HAN and JoMoLD "
+            "files, which record none, the published networks), the model runs on every "
             "window with the checkpoint's decision rule, and the windows are stitched into one timeline. "
             "Writes per video DIR/<stem>.json (segment probabilities and events in seconds) and "
             "DIR/<stem>.html (a self-contained page: frames, waveform, one lane per detected class), and for "
@@ -34,14 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "videos", nargs="+", type=Path, help="video files, folders of videos, or text files listing videos"
     )
-    parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint of 'avvp train' (best.pt)")
-    parser.add_argument(
-        "--checkpoint-format",
-        choices=CHECKPOINT_FORMATS,
-        default="native",
-        help="official-han / official-jomold: a file saved by the original HAN or JoMoLD code (published "
-        "networks assumed; decision rule fused for HAN, modality for JoMoLD)",
-    )
+    add_checkpoint_arguments(parser)
     parser.add_argument("--output-dir", required=True, type=Path, help="where the results go")
     parser.add_argument(
         "--weights",

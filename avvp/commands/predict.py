@@ -45,17 +45,23 @@ def _probability(text: str) -> float:
     return value
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, split_help: str) -> None:
-    """Register the checkpoint, feature and split options of a command that runs a model over a split."""
+def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register ``--checkpoint`` and ``--checkpoint-format`` (the formats of :data:`CHECKPOINT_FORMATS`)."""
     parser.add_argument("--checkpoint", required=True, type=Path, help="model checkpoint (e.g. RUN/best.pt)")
     parser.add_argument(
         "--checkpoint-format",
         choices=CHECKPOINT_FORMATS,
         default="native",
         help="'native' (written by avvp train), 'official-han' (a state dict saved by the original HAN code, "
-        "YapengTian/AVVP-ECCV20; its unused encoder weights are ignored and listed) or 'official-jomold' "
-        "(a checkpoint saved by the original JoMoLD code, MCG-NJU/JoMoLD; only its model weights are used)",
+        "YapengTian/AVVP-ECCV20; its unused encoder weights are ignored and listed; decision rule fused) or "
+        "'official-jomold' (a checkpoint saved by the original JoMoLD code, MCG-NJU/JoMoLD; only its model "
+        "weights are used; decision rule modality)",
     )
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, split_help: str) -> None:
+    """Register the checkpoint, feature and split options of a command that runs a model over a split."""
+    add_checkpoint_arguments(parser)
     parser.add_argument(
         "--features", required=True, nargs="+", type=Path, help="feature store(s) holding the split's clips"
     )

@@ -26,12 +26,13 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from avvp.decision_rules import DECISION_RULES, FUSED_RULE, MODALITY_RULE
+from avvp.decision_rules import DECISION_RULES, FUSED_RULE, MODALITY_RULE, PUBLISHED_THRESHOLD
 from avvp.errors import InputError, first_items
 from avvp.io import atomic_path
 from avvp.models import ModelConfig, build_model
 from avvp.torch_files import NUMPY_RNG_TYPES, RefusedContentError, load_dict
 from avvp.training.losses import LabelSmoothing
+from avvp.training.noise_ratios import MODALITIES
 
 log = logging.getLogger(__name__)
 NATIVE_FORMAT = "avvp-parser/2"
@@ -55,7 +56,6 @@ OFFICIAL_NETWORKS = {
 """Official format -> (its name in messages, the parser config its network is: HAN plus these settings)."""
 FORMAT_RULES = {"native": FUSED_RULE, "official-han": FUSED_RULE, "official-jomold": MODALITY_RULE}
 """The decision rule of a checkpoint that records none: fused (HAN), modality for official JoMoLD files."""
-DEFAULT_THRESHOLD = 0.5
 
 OFFICIAL_HAN_PREFIXES = {
     "fc_a.": "projections.audio.",
@@ -174,8 +174,8 @@ def default_decision(
     recorded = checkpoint_decision(payload) if checkpoint_format == "native" else None
     decision = {
         "rule": FORMAT_RULES[checkpoint_format],
-        "segment": DEFAULT_THRESHOLD,
-        "video": DEFAULT_THRESHOLD,
+        "segment": PUBLISHED_THRESHOLD,
+        "video": PUBLISHED_THRESHOLD,
     }
     decision.update(recorded or {})
     if decision["rule"] not in DECISION_RULES:
@@ -187,13 +187,13 @@ def default_decision(
 
 def checkpoint_label_smoothing(payload: dict[str, Any]) -> dict[str, float] | None:
     """The label smoothing ``delta`` per modality (``audio``, ``visual``) of the training config a native
-    checkpoint carries (``last.pt`` does; ``best.pt`` does not): None when it carries none."""
+    checkpoint carries (``best.pt`` and ``last.pt`` do; older files do not): None when it carries none."""
     config = _native_entry(payload, "config")
     settings = (config or {}).get("loss", {}).get("label_smoothing")
     if settings is None:
         return None
     smoothing = LabelSmoothing.model_validate(settings)
-    return {modality: smoothing.amount(modality) for modality in ("audio", "visual")}
+    return {modality: smoothing.amount(modality) for modality in MODALITIES}
 
 
 def load_weights(path: Path, model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from avvp.config_files import read_config_file
 from avvp.data.annotations import GT_AUDIO, GT_VISUAL, SPLIT_FILES
 from avvp.data.features import FEATURE_SHAPES
-from avvp.decision_rules import DecisionRule
+from avvp.decision_rules import PUBLISHED_THRESHOLD, DecisionRule
 from avvp.errors import InputError
 from avvp.models import ModelConfig
 from avvp.training.denoising import DenoisingConfig
@@ -64,8 +64,8 @@ class Thresholds(_Strict):
     """
 
     rule: DecisionRule = Field("fused", description="fused | modality")
-    segment: float = Field(0.5, gt=0.0, lt=1.0)
-    video: float = Field(0.5, ge=0.0, lt=1.0)
+    segment: float = Field(PUBLISHED_THRESHOLD, gt=0.0, lt=1.0)
+    video: float = Field(PUBLISHED_THRESHOLD, ge=0.0, lt=1.0)
 
 
 class Selection(_Strict):

@@ -23,7 +23,7 @@ from avvp.data.dataset import Batch
 from avvp.device import autocast
 from avvp.errors import InputError
 from avvp.training.losses import LossConfig, modality_targets
-from avvp.training.noise_ratios import read_noise_ratios
+from avvp.training.noise_ratios import MODALITIES, read_noise_ratios
 
 
 class DenoisingConfig(BaseModel):
@@ -43,7 +43,6 @@ class DenoisingConfig(BaseModel):
     forward_cross_modal: bool = Field(
         False, description="keep cross-modal attention in the no-gradient denoising forward pass"
     )
-    clamp: float = Field(1e-7, ge=0.0, lt=0.5, description="probability clamp of the denoising losses")
 
 
 def warmup_factor(step: int, steps_per_epoch: int, warmup_epochs: float, schedule: str) -> float:
@@ -111,7 +110,8 @@ class LabelDenoising:
             "audio": torch.from_numpy(ratios.audio).to(device),
             "visual": torch.from_numpy(ratios.visual).to(device),
         }
-        self.smoothing = {m: loss.label_smoothing.amount(m) for m in ("audio", "visual")}
+        self.smoothing = {m: loss.label_smoothing.amount(m) for m in MODALITIES}
+        self.clamp = loss.clamp
 
     @torch.no_grad()
     def __call__(
@@ -124,10 +124,10 @@ class LabelDenoising:
         with autocast(device, mixed_precision):
             output = model(batch.features, cross_modal=self.config.forward_cross_modal)
         losses, positives = {}, {}
-        for modality in ("audio", "visual"):
+        for modality in MODALITIES:
             targets = modality_targets(batch, modality, self.smoothing[modality])
             prob = getattr(output, f"{modality}_prob").float()
-            prob = prob.clamp(self.config.clamp, 1.0 - self.config.clamp)
+            prob = prob.clamp(self.clamp, 1.0 - self.clamp)
             losses[modality] = functional.binary_cross_entropy(prob, targets, reduction="none")
             positives[modality] = targets > 0.5
         drop_audio, drop_visual = joint_modal_removal(

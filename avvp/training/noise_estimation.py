@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 AUDIO_THRESHOLD = 0.6
 VISUAL_THRESHOLD = 1.8
 """The original's thresholds (``--a_thres``, ``--v_thres``)."""
+DEFAULT_SMOOTHING = {"audio": 0.0, "visual": 0.1}
+"""``delta`` of the targets ``P_a``, ``P_v`` in the original (``P_a = y``, ``P_v = 0.9 y + 0.05``)."""
 
 
 @dataclass
@@ -54,7 +56,7 @@ def estimate_noise(
     targets (default: the original's 0.6 / 1.8 and 0 / 0.1). Computed in float64.
     """
     thresholds = thresholds or {"audio": AUDIO_THRESHOLD, "visual": VISUAL_THRESHOLD}
-    smoothing = smoothing or {"audio": 0.0, "visual": 0.1}
+    smoothing = smoothing or DEFAULT_SMOOTHING
     weak = torch.as_tensor(np.asarray(labels), dtype=torch.float64)
     positive = weak != 0
     counts = positive.sum(dim=0)

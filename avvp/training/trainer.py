@@ -224,6 +224,9 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     an interrupted run ends with the same weights as an uninterrupted one on CPU.
     """
     output_dir, state, device = start_run(config, resume, overwrite, RESUME_FREE_KEYS, "avvp train")
+    denoising = (  # its noise-ratio file is checked before the data are loaded
+        LabelDenoising(config.denoising, config.loss, device) if config.denoising is not None else None
+    )
     model = build_model(config.model)
     if config.pretrained_encoder is not None:
         load_pretrained_encoder(config.pretrained_encoder, model.input_encoder)
@@ -236,9 +239,6 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     mixed_precision = config.mixed_precision and device.type == "cuda"
     optimisation = build_optimisation(model.parameters(), config.optimizer, device, mixed_precision)
     objective = Objective(config.loss)
-    denoising = (
-        LabelDenoising(config.denoising, config.loss, device) if config.denoising is not None else None
-    )
     modulation = (
         GradientModulation(config.gradient_modulation) if config.gradient_modulation is not None else None
     )

@@ -130,10 +130,15 @@ def pretrained_encoder(experiment):
     return [PRETRAINING / variant / "encoder.pt"] if variant else []
 
 
+def noise_ratio_file(estimator):
+    """The noise_ratios.npz of a noise estimator (written by rule estimate_noise)."""
+    return DENOISING / estimator / "noise_ratios.npz"
+
+
 def noise_ratios(experiment):
     """The noise_ratios.npz an experiment's label denoising reads, or nothing."""
     estimator = config["experiments"][experiment].get("noise_estimator")
-    return [DENOISING / estimator / "noise_ratios.npz"] if estimator else []
+    return [noise_ratio_file(estimator)] if estimator else []
 
 
 def estimator_config(wildcards):
@@ -230,12 +235,12 @@ def report_pretraining_options(wildcards):
 
 def report_denoising_inputs(wildcards):
     """The noise-ratio files the report shows (none without label denoising)."""
-    return [DENOISING / estimator / "noise_ratios.npz" for estimator in NOISE_ESTIMATORS]
+    return [noise_ratio_file(estimator) for estimator in NOISE_ESTIMATORS]
 
 
 def report_denoising_options(wildcards):
     """'--noise-ratios ESTIMATOR FILE ...' of 'avvp report', or nothing."""
-    return [arg for estimator in NOISE_ESTIMATORS for arg in ("--noise-ratios", estimator, str(DENOISING / estimator / "noise_ratios.npz"))]
+    return [arg for estimator in NOISE_ESTIMATORS for arg in ("--noise-ratios", estimator, str(noise_ratio_file(estimator)))]
 
 
 def parse_videos():

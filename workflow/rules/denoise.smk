@@ -42,7 +42,7 @@ rule estimate_noise:
         features=MODEL_FEATURES,
         split=available_split("train"),
     output:
-        DENOISING / "{estimator}" / "noise_ratios.npz",
+        noise_ratio_file("{estimator}"),
     params:
         thresholds=noise_threshold_options,
     log:
