@@ -39,10 +39,17 @@ def tiny(seed: int = 0, **settings: object) -> torch.nn.Module:
     return build_model(ParserConfig.model_validate({**TINY, "dropout": 0.0, **settings})).eval()
 
 
+def assert_float32_equal(actual: np.ndarray, desired: np.ndarray) -> None:
+    """Equal up to a few float32 rounding steps (the summation order of the CPU's kernels)."""
+    np.testing.assert_allclose(actual, desired, rtol=2e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize(("audio", "visual"), [(a, v) for a in ("self", "cross") for v in ("self", "cross")])
 def test_han_configurations_reproduce_the_previous_implementation(audio: str, visual: str) -> None:
     # tests/data/han_reference_outputs.npz: outputs of the HAN class this parser replaced (commit f13990c),
-    # same seed, same input; in train mode the dropout masks must be drawn in the same order too.
+    # same seed, same input; in train mode the dropout masks must be drawn in the same order too. Equal to
+    # float32 rounding, not bit for bit: CPUs with other vector units (AVX-512, AMX) sum in another order
+    # (up to 9e-8 apart here); a wrong composition or mask order moves outputs by 1e-2 or more.
     reference = np.load(REFERENCE)
     torch.manual_seed(0)
     config = ParserConfig(
@@ -53,11 +60,11 @@ def test_han_configurations_reproduce_the_previous_implementation(audio: str, vi
     with torch.no_grad():
         output = model.eval()(features())
         for name in ("global_prob", "audio_prob", "visual_prob", "frame_prob", "modality_attention"):
-            np.testing.assert_array_equal(getattr(output, name).numpy(), reference[f"{key}/eval/{name}"])
+            assert_float32_equal(getattr(output, name).numpy(), reference[f"{key}/eval/{name}"])
         torch.manual_seed(1)
         output = model.train()(features())
-    np.testing.assert_array_equal(output.global_prob.numpy(), reference[f"{key}/train/global_prob"])
-    np.testing.assert_array_equal(output.frame_prob.numpy(), reference[f"{key}/train/frame_prob"])
+    assert_float32_equal(output.global_prob.numpy(), reference[f"{key}/train/global_prob"])
+    assert_float32_equal(output.frame_prob.numpy(), reference[f"{key}/train/frame_prob"])
 
 
 def test_gradient_reversal_reverses_and_scales() -> None:
