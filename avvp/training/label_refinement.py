@@ -13,24 +13,28 @@ with its visual track exchanged for the partner's. For a weak label ``y[n, c] = 
 
 ``s_m[c] = e_m[c] / max_c' e_m[c']`` scales the threshold by the class's error rate ``e_m[c]``: the share of
 the split's clips whose original-input ``m`` probability of ``c`` is on the wrong side of 0.5 (``> 0.5`` for a
-positive); classes the base model gets right more often lose fewer labels.
+positive); classes the base model gets right more often lose fewer labels. The model is then trained anew
+on the remaining labels (:class:`RefinedLabelsProcedure`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from avvp.data.dataset import SplitDataset
+from avvp.data.dataset import Batch, SplitDataset
 from avvp.data.features import AUDIO_KINDS
-from avvp.data.labels import CLASSES
+from avvp.data.labels import CLASSES, WeakLabels
+from avvp.errors import InputError, first_items
 from avvp.inference import batch_probabilities
 from avvp.training.noise_ratios import MODALITIES
+from avvp.training.refined_labels import read_refined_labels
 
 log = logging.getLogger(__name__)
 THRESHOLD = 0.5
@@ -159,3 +163,42 @@ def exchanged_probabilities(
         for name in ("original", "audio", "visual")
     )
     return original, audio, visual
+
+
+class RefinedLabelsProcedure:
+    """Removes each training clip's refined labels from its modality targets, every step (a label procedure
+    of :class:`~avvp.training.steps.OneNetworkStep`).
+
+    Built from the file and the training split it is for: every clip of the split must be in the file with
+    the same weak labels; ``batch.index`` (rows of the split) picks the clip's masks.
+    """
+
+    def __init__(self, path: Path, split: WeakLabels, device: torch.device) -> None:
+        refined = read_refined_labels(path)
+        rows = {video_id: row for row, video_id in enumerate(refined.video_ids)}
+        absent = [v for v in split.video_ids if v not in rows]
+        if absent:
+            raise InputError(
+                f"{path}: {len(absent)} clip(s) of the training split have no refined labels: "
+                f"{first_items(absent)} (refine the labels of this split with 'avvp refine-labels')"
+            )
+        order = np.array([rows[v] for v in split.video_ids], dtype=np.int64)
+        differing = np.flatnonzero((refined.labels[order] != (split.labels > 0)).any(axis=1))
+        if len(differing):
+            names = [split.video_ids[i] for i in differing]
+            raise InputError(
+                f"{path}: the weak labels of {len(names)} clip(s) differ from the training split's: "
+                f"{first_items(names)} (the file was refined from another label file)"
+            )
+        self.removed = {m: torch.from_numpy(refined.removed[m][order]).to(device) for m in MODALITIES}
+        log.info(
+            "%s: removing %s refined labels",
+            path,
+            ", ".join(f"{int(mask.sum())} {m}" for m, mask in self.removed.items()),
+        )
+
+    def __call__(
+        self, model: nn.Module, batch: Batch, step: int, steps_per_epoch: int, mixed_precision: bool
+    ) -> tuple[Batch, dict[str, torch.Tensor]]:
+        """The batch with its clips' refined labels removed (no monitors: the removal is fixed)."""
+        return batch.without({m: mask[batch.index.to(mask.device)] for m, mask in self.removed.items()}), {}

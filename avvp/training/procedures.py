@@ -19,8 +19,8 @@ from avvp.models import Parser, build_model
 from avvp.training.co_training import CoTrainingStep, NetworkPair
 from avvp.training.config import TrainConfig
 from avvp.training.denoising import LabelDenoising
+from avvp.training.label_refinement import RefinedLabelsProcedure
 from avvp.training.losses import Objective
-from avvp.training.refined_labels import RefinedLabelsProcedure
 from avvp.training.steps import LabelProcedure, OneNetworkStep, TrainingStep
 
 SINGLE_NETWORK = "parser"

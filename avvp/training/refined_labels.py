@@ -1,5 +1,5 @@
-"""Refined modality labels: the file MA's label refinement writes (``avvp refine-labels``) and the training
-procedure that removes its labels (``refined_labels:`` in a training config).
+"""Refined modality labels: the file MA's label refinement writes (``avvp refine-labels``) and training reads
+(``refined_labels:`` in a training config; :class:`~avvp.training.label_refinement.RefinedLabelsProcedure`).
 
 The ``.npz`` file holds, for the clips of one split: ``video_id`` (N,) strings, ``classes`` (25,),
 ``labels`` (N, 25) bool (the weak labels refined), ``audio_removed`` and ``visual_removed`` (N, 25) bool (the
@@ -9,21 +9,16 @@ exchanged with each clip's, empty where none was found).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
-from avvp.data.dataset import Batch
-from avvp.data.labels import CLASSES, WeakLabels
-from avvp.errors import InputError, first_items
+from avvp.data.labels import CLASSES
+from avvp.errors import InputError
 from avvp.io import atomic_path
 from avvp.training.noise_ratios import MODALITIES
 
-log = logging.getLogger(__name__)
 ARRAYS = ("video_id", "labels", "audio_removed", "visual_removed", "partner")
 
 
@@ -75,42 +70,3 @@ def read_refined_labels(path: str | Path) -> RefinedLabels:
     return RefinedLabels(
         [str(v) for v in arrays["video_id"]], labels, removed, [str(p) for p in arrays["partner"]]
     )
-
-
-class RefinedLabelsProcedure:
-    """Removes each training clip's refined labels from its modality targets, every step (a label procedure
-    of :class:`~avvp.training.steps.OneNetworkStep`).
-
-    Built from the file and the training split it is for: every clip of the split must be in the file with
-    the same weak labels; ``batch.index`` (rows of the split) picks the clip's masks.
-    """
-
-    def __init__(self, path: Path, split: WeakLabels, device: torch.device) -> None:
-        refined = read_refined_labels(path)
-        rows = {video_id: row for row, video_id in enumerate(refined.video_ids)}
-        absent = [v for v in split.video_ids if v not in rows]
-        if absent:
-            raise InputError(
-                f"{path}: {len(absent)} clip(s) of the training split have no refined labels: "
-                f"{first_items(absent)} (refine the labels of this split with 'avvp refine-labels')"
-            )
-        order = np.array([rows[v] for v in split.video_ids], dtype=np.int64)
-        differing = np.flatnonzero((refined.labels[order] != (split.labels > 0)).any(axis=1))
-        if len(differing):
-            names = [split.video_ids[i] for i in differing]
-            raise InputError(
-                f"{path}: the weak labels of {len(names)} clip(s) differ from the training split's: "
-                f"{first_items(names)} (the file was refined from another label file)"
-            )
-        self.removed = {m: torch.from_numpy(refined.removed[m][order]).to(device) for m in MODALITIES}
-        log.info(
-            "%s: removing %s refined labels",
-            path,
-            ", ".join(f"{int(mask.sum())} {m}" for m, mask in self.removed.items()),
-        )
-
-    def __call__(
-        self, model: nn.Module, batch: Batch, step: int, steps_per_epoch: int, mixed_precision: bool
-    ) -> tuple[Batch, dict[str, torch.Tensor]]:
-        """The batch with its clips' refined labels removed (no monitors: the removal is fixed)."""
-        return batch.without({m: mask[batch.index.to(mask.device)] for m, mask in self.removed.items()}), {}
