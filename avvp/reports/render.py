@@ -408,7 +408,8 @@ def _refinement_lines(data: ReportData, image: Callable[[Path], str]) -> list[st
         "class",
         *(f"{_text(n)}: {h}" for n in names for h in ("labels", "audio removed", "visual removed")),
     ]
-    columns = [*((c, i) for i, c in enumerate(CLASSES)), ("all classes", slice(None))]
+    labelled = np.any([r.labels.any(axis=0) for r in data.refined_labels.values()], axis=0)
+    columns = [*((c, i) for i, c in enumerate(CLASSES) if labelled[i]), ("all classes", slice(None))]
     rows = [
         [
             _text(name),
@@ -423,7 +424,7 @@ def _refinement_lines(data: ReportData, image: Callable[[Path], str]) -> list[st
         ]
         for name, column in columns
     ]
-    return [*lines, "", *_table(header, rows)]
+    return [*lines, "", "Classes with training labels:", "", *_table(header, rows)]
 
 
 def _identity_rows(features: dict[str, dict[str, Any]]) -> list[list[str]]:
