@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from avvp.commands import COMMANDS
-from avvp.commands.predict import add_model_arguments, load_model_inputs
+from avvp.commands.predict import add_model_arguments, load_model_inputs, positive_number
 from avvp.errors import InputError
 from avvp.io import write_json
 from avvp.training.label_refinement import (
@@ -21,13 +21,6 @@ from avvp.training.label_refinement import (
 from avvp.training.refined_labels import RefinedLabels, write_refined_labels
 
 log = logging.getLogger(__name__)
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -50,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--output", required=True, type=Path, help="refined-label file to write (.npz)")
     parser.add_argument(
         "--threshold",
-        type=_positive,
+        type=positive_number,
         default=THRESHOLD,
         help=f"a label goes where both scaled probabilities are below this (default {THRESHOLD}, as MA's code)",
     )

@@ -349,6 +349,14 @@ def _avg_lines(data: ReportData, image: Callable[[Path], str]) -> list[str]:
     return lines
 
 
+def _section_head(title: str, note: str, drawn: dict[str, Path], image: Callable[[Path], str]) -> list[str]:
+    """A section's title, its note and each of its figures under its caption."""
+    lines = ["", f"## {title}", "", note]
+    for caption, path in drawn.items():
+        lines += ["", f"### {caption}", "", _figure_line(caption, path, image)]
+    return lines
+
+
 def _dropped_rows(data: ReportData) -> list[list[str]]:
     """Per denoised experiment: the share of positive labels removed per step in its last epoch."""
     rows = []
@@ -364,9 +372,7 @@ def _denoising_lines(data: ReportData, image: Callable[[Path], str]) -> list[str
     """The label-denoising section: noise ratios per class (figure and table), labels removed per run."""
     if not data.noise_ratios:
         return []
-    lines = ["", f"## {DENOISING}", "", DENOISING_NOTE]
-    for caption, path in data.denoising_figures.items():
-        lines += ["", f"### {caption}", "", _figure_line(caption, path, image)]
+    lines = _section_head(DENOISING, DENOISING_NOTE, data.denoising_figures, image)
     names = list(data.noise_ratios)
     header = ["class", *(f"{_text(n)}: {m}" for n in names for m in ("audio", "visual"))]
     rows = [
@@ -400,9 +406,7 @@ def _refinement_lines(data: ReportData, image: Callable[[Path], str]) -> list[st
     """The label-refinement section: per refiner and class, the labels and those removed per modality."""
     if not data.refined_labels:
         return []
-    lines = ["", f"## {REFINEMENT}", "", REFINEMENT_NOTE]
-    for caption, path in data.refinement_figures.items():
-        lines += ["", f"### {caption}", "", _figure_line(caption, path, image)]
+    lines = _section_head(REFINEMENT, REFINEMENT_NOTE, data.refinement_figures, image)
     names = list(data.refined_labels)
     header = [
         "class",
