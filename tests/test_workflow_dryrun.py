@@ -82,6 +82,40 @@ def test_unknown_paper_method_fails_the_dry_run_naming_it(checkout):
     assert f"{message}; close names: 'HAN LS-V'" in done.stdout + done.stderr
 
 
+def test_an_unknown_noise_estimator_or_label_refiner_is_named(checkout):
+    for key, section in (("noise_estimator", "jomold"), ("label_refiner", "ma")):
+        typo = {"experiments": {"han": {"paper_method": "HAN", key: f"{section}x"}}}
+        (checkout / "typo.yaml").write_text(yaml.safe_dump(typo))
+        done = snakemake(checkout, "-n", "--configfile", "config/config.yaml", "typo.yaml")
+        assert done.returncode != 0
+        assert f"experiment 'han' names {key} '{section}x'; known: {section}" in done.stdout + done.stderr
+
+
+def test_label_refiners_and_co_training_get_their_files(checkout, llp_dir):
+    targets = [
+        "results/llp/train/han_jocor.yaml",
+        "results/llp/train/ma_no_cl.yaml",
+        "results/llp/refinement/ma.yaml",
+    ]
+    done = llp(checkout, llp_dir, *targets)
+    assert done.returncode == 0, done.stderr[-3000:]
+    jocor, ma_no_cl, base = (yaml.safe_load((checkout / t).read_text()) for t in targets)
+    assert jocor["co_training"]["noise_ratios"] == "results/llp/denoising/jomold/noise_ratios.npz"
+    assert jocor["co_training"]["method"] == "jocor" and "denoising" not in jocor
+    assert ma_no_cl["refined_labels"] == "results/llp/refinement/ma_no_cl/refined_labels.npz"
+    assert base["refined_labels"] is None and base["loss"]["contrastive"]["form"] == "cross_entropy"
+    dry = llp(checkout, llp_dir, "-n", "-p")
+    assert (
+        "avvp refine-labels --checkpoint results/llp/refinement/ma/best.pt --features data/llp/features/features.h5"
+        " --split-csv results/llp/splits/AVVP_train.csv --output results/llp/refinement/ma/refined_labels.npz"
+        in dry.stdout
+    )
+    assert (
+        "--refined-labels ma results/llp/refinement/ma/refined_labels.npz --refined-labels ma_no_cl"
+        in dry.stdout
+    )
+
+
 def test_paper_methods_of_any_paper_and_a_paper_filter_reach_the_report(checkout):
     (checkout / "papers.yaml").write_text(yaml.safe_dump({"reference": {"paper": ["000", "002"]}}))
     done = snakemake(checkout, "-n", "-p", "--configfile", "config/config.yaml", "papers.yaml")

@@ -61,9 +61,10 @@ def test_tiny_demo_runs_end_to_end_and_resumes_by_shard(tmp_path):
     assert (results / "denoising" / "jomold" / "noise_ratios.npz").is_file()
     refined = json.loads((results / "refinement" / "ma" / "refined_labels.json").read_text())
     assert refined["clips"] == 6 and refined["checkpoint"] == "results/demo/refinement/ma/best.pt"
-    assert "refined_labels: results/demo/refinement/ma/refined_labels.npz" in (
-        results / "train" / "ma.yaml"
-    ).read_text()
+    assert (
+        "refined_labels: results/demo/refinement/ma/refined_labels.npz"
+        in (results / "train" / "ma.yaml").read_text()
+    )
     decision = json.loads((results / "predict" / "jomold_dgm_msdu" / "decision.json").read_text())
     assert decision["rule"] == "modality"
     markdown = (results / "report" / "report.md").read_text()
