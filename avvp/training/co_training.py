@@ -82,14 +82,9 @@ class NetworkPair(nn.Module):
         self.first = Parser(first)
         self.second = Parser(second)
 
-    @property
-    def feature_kinds(self) -> tuple[str, ...]:
-        """The feature kinds either network reads."""
-        return tuple(dict.fromkeys((*self.first.feature_kinds, *self.second.feature_kinds)))
-
     def networks(self) -> dict[str, Parser]:
-        """Both networks by name."""
-        return {"first": self.first, "second": self.second}
+        """Both networks by name (:data:`NETWORK_NAMES`)."""
+        return dict(zip(NETWORK_NAMES, (self.first, self.second), strict=True))
 
 
 @dataclass

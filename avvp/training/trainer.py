@@ -7,6 +7,10 @@ the identity of the features and the decision rule), ``val_metrics.json`` (that 
 per epoch: losses, learning rate, timings, validation metrics), ``loss_gaps.jsonl`` and
 ``attention.json``/``attention.npz`` (diagnostics of :mod:`avvp.training.diagnostics`, attention on the
 validation split under the best model). Every file is replaced atomically.
+
+What is trained and how one step computes its loss come from :func:`avvp.training.procedures.build_procedure`
+(one parser with label procedures, or two for Co-teaching and JoCoR); the loop and the epoch logic here are
+the same for every procedure. With two networks each is validated every epoch and the better one is kept.
 """
 
 from __future__ import annotations
