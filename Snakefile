@@ -1,4 +1,4 @@
-# The AVVP workflow: clips -> features -> [AVG graphs -> pretraining] [-> noise estimation] -> parsing models -> LLP evaluation -> report.
+# The AVVP workflow: clips -> features -> [AVG graphs -> pretraining] [-> noise estimation | label refinement] -> parsing models -> LLP evaluation -> report.
 # Default target: the whole synthetic demo (config/config.yaml). The LLP dataset: --configfile config/llp.yaml.
 # Usage and options: docs/workflow.md.
 
@@ -31,6 +31,7 @@ include: "workflow/rules/extract.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/denoise.smk"
+include: "workflow/rules/refine.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/parse.smk"

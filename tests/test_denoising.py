@@ -26,7 +26,7 @@ from avvp.inference import Probabilities, decide
 from avvp.models import ParserConfig, ParserOutput, build_model
 from avvp.training.config import load_config
 from avvp.training.denoising import DenoisingConfig, LabelDenoising, joint_modal_removal, warmup_factor
-from avvp.training.losses import LossConfig, Objective, SegmentContrastiveLoss
+from avvp.training.losses import ContrastiveConfig, LossConfig, Objective, SegmentContrastiveLoss
 from avvp.training.noise_ratios import NoiseRatios, read_noise_ratios, write_noise_ratios
 from avvp.training.trainer import train
 
@@ -118,22 +118,31 @@ def test_procedure_drops_labels_from_targets(tmp_path: Path) -> None:
     assert float(plain["L_v"] - denoised["L_v"]) == pytest.approx(change, rel=1e-4)
 
 
-def test_contrastive_loss_equals_a_direct_computation() -> None:
+@pytest.mark.parametrize("form", ["expected_probability", "cross_entropy"])
+def test_contrastive_loss_equals_a_direct_computation(form: str) -> None:
     generator = torch.Generator().manual_seed(3)
     audio, visual = torch.randn(2, 10, 8, generator=generator), torch.randn(2, 10, 8, generator=generator)
-    output = SimpleNamespace(audio_embedding=audio, visual_embedding=visual)
-    loss = SegmentContrastiveLoss(temperature=0.2, smoothing=0.1)(output, None)
+    projected = torch.randn(2, 10, 8, generator=generator)
+    output = SimpleNamespace(audio_embedding=audio, visual_embedding=visual, projected_visual=projected)
+    # JoMoLD: the aggregated visual segments; MA: the projected ones, with a cross-entropy
+    compared = "aggregated" if form == "expected_probability" else "projected"
+    config = ContrastiveConfig(temperature=0.2, smoothing=0.1, form=form, visual=compared)
+    loss = SegmentContrastiveLoss(config)(output, None)
+    other = visual if compared == "aggregated" else projected
     total = 0.0
     for b in range(2):
         for t in range(10):
             sims = [
-                float(audio[b, t] @ visual[b, u]) / float(audio[b, t].norm() * visual[b, u].norm()) / 0.2
+                float(audio[b, t] @ other[b, u]) / float(audio[b, t].norm() * other[b, u].norm()) / 0.2
                 for u in range(10)
             ]
             exps = [math.exp(s) for s in sims]
             prob = [e / sum(exps) for e in exps]
             target = [0.9 if u == t else 0.1 / 9 for u in range(10)]
-            total += -math.log(sum(q * p for q, p in zip(target, prob, strict=True)))
+            if form == "expected_probability":
+                total += -math.log(sum(q * p for q, p in zip(target, prob, strict=True)))
+            else:
+                total += -sum(q * math.log(p) for q, p in zip(target, prob, strict=True))
     assert float(loss) == pytest.approx(total / 20, rel=1e-5)
 
 

@@ -19,6 +19,8 @@ from avvp.models.heads import reverse_gradient
 from avvp.training.checkpoints import LEGACY_HAN_FORMAT, LEGACY_HAN_PREFIXES, load_model, save_checkpoint
 from avvp.training.config import load_config
 from avvp.training.losses import Objective
+from avvp.training.noise_ratios import NoiseRatios, write_noise_ratios
+from avvp.training.procedures import build_procedure
 from avvp.training.trainer import train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "resources" / "configs"
@@ -227,19 +229,32 @@ def test_adversarial_loss_needs_the_discriminator(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))
-def test_every_shipped_config_trains_one_step(name: str) -> None:
+def test_every_shipped_config_trains_one_step(name: str, tmp_path: Path) -> None:
+    """Each config's own procedure (one network, denoising, two networks) takes one step on random features."""
     config = load_config(CONFIGS / name)
+    ratios = tmp_path / "ratios.npz"
+    write_noise_ratios(ratios, NoiseRatios(np.full(25, 0.5), np.full(25, 0.5)))
+    for key in ("denoising", "co_training"):
+        if getattr(config, key) is not None:
+            section = getattr(config, key).model_copy(update={"noise_ratios": ratios, "warmup_epochs": 0.0})
+            config = config.model_copy(update={key: section})
     torch.manual_seed(0)
-    model = build_model(config.model).train()
+    procedure = build_procedure(config, torch.device("cpu"))
+    model = procedure.module.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optimizer.lr)
-    labels = torch.zeros(2, 25)
+    labels = torch.zeros(4, 25)
     labels[:, 3] = 1.0
-    batch = Batch(index=torch.arange(2), video_ids=["a", "b"], features=features(), labels=labels)
+    batch = Batch(index=torch.arange(4), video_ids=list("abcd"), features=features(4), labels=labels)
     before = [p.detach().clone() for p in model.parameters()]
-    total, logged = Objective(config.loss)(model(batch.features), batch)
-    total.backward()
+    result = procedure.step(model, batch, 0, 1, False)
+    result.total.backward()
     optimizer.step()
-    assert torch.isfinite(total) and set(logged) >= {"L_wsl", "L_a", "L_v"}
+    assert torch.isfinite(result.total) and set(result.terms) >= {"L_wsl", "L_a", "L_v"}
+    assert len(result.trained) == len(procedure.networks) == (2 if config.co_training else 1)
+    if config.denoising is not None:
+        assert {"dropped_audio", "dropped_visual"} <= set(result.terms)
+    if config.co_training is not None:  # the 2 largest losses of the 4 positives of class 3 are left out
+        assert float(result.terms["dropped_audio"]) == float(result.terms["dropped_visual"]) == 0.5
     changed = [not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True)]
     assert sum(changed) >= len(changed) // 2
 

@@ -14,6 +14,7 @@ from avvp.data.labels import CLASSES
 from avvp.pretraining.graphs import graph_summary, write_graph_file
 from avvp.reports import figures
 from avvp.training.noise_ratios import NoiseRatios, write_noise_ratios
+from avvp.training.refined_labels import RefinedLabels, write_refined_labels
 
 REFERENCE = REPO / "resources" / "paper_results.csv"
 TWO_EXPERIMENTS = [("han", "A_cross+V_cross (HAN)"), ("a_cross_v_self", "A_cross+V_self")]
@@ -408,3 +409,37 @@ def test_denoising_section_shows_noise_ratios_and_removed_labels(tmp_path):
     assert (
         "## Label denoising" not in (_report(tmp_path / "plain")[1].parent / "out" / "report.md").read_text()
     )
+
+
+def test_refinement_section_shows_labels_removed_per_class_and_modality(tmp_path):
+    _inputs(tmp_path, ["ma"])
+    labels = np.zeros((4, len(CLASSES)), dtype=bool)
+    speech, dog = CLASSES.index("Speech"), CLASSES.index("Dog")
+    labels[:, speech] = labels[:2, dog] = True
+    audio, visual = np.zeros_like(labels), np.zeros_like(labels)
+    audio[0, speech] = visual[1:, speech] = visual[0, dog] = True
+    ids = [f"{c * 11}_0_10" for c in "abcd"]
+    refined = RefinedLabels(ids, labels, {"audio": audio, "visual": visual}, ["", "", "", ""])
+    write_refined_labels(tmp_path / "refined.npz", refined)
+    extra = ["--refined-labels", "ma", str(tmp_path / "refined.npz")]
+    assert _run(tmp_path, [("ma", "MA (with CL)")], extra=extra) == 0
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "## Label refinement" in markdown and "### Labels removed per class" in markdown
+    rows = {row[0]: row[1:] for row in _table(markdown, "class | ma: labels")}
+    assert rows["Speech"] == ["4", "1 (25.0 %)", "3 (75.0 %)"]
+    assert rows["Dog"] == ["2", "0 (0.0 %)", "1 (50.0 %)"]
+    assert "Cat" not in rows  # no label to remove
+    assert rows["all classes"] == ["6", "1 (16.7 %)", "4 (66.7 %)"]
+    assert (tmp_path / "out" / "figures" / "refined_labels.png").is_file()
+    assert (
+        "## Label refinement" not in (_report(tmp_path / "plain")[1].parent / "out" / "report.md").read_text()
+    )
+
+
+def test_a_score_the_paper_does_not_give_is_shown_as_such(tmp_path):
+    assert _report(tmp_path, [("ma", "MA (w/o CL)")])[0] == 0
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    row = next(
+        r for r in _table(markdown, SCORES_HEADER) if r[0].endswith("MA (w/o CL)") and r[1] == "segment"
+    )
+    assert row[2:] == ["59.8", "57.5", "52.6", "56.6", "not given"]

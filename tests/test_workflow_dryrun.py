@@ -33,8 +33,9 @@ def test_demo_dry_run_builds_the_whole_default_target(checkout):
     assert counts == {
         "make_demo": 1, "shard_clips": 1, "download": 2, "extract": 2, "merge_features": 1, "filter_splits": 1,
         "standardize_features": 1, "build_graphs": 1, "pretrain_config": 1, "pretrain_avg": 1,
-        "noise_estimator_config": 1, "train_noise_estimator": 1, "estimate_noise": 1, "train_config": 5,
-        "train": 5, "predict": 5, "weak_baseline": 1, "evaluate": 6, "report": 1, "all": 1, "total": 39,
+        "noise_estimator_config": 1, "train_noise_estimator": 1, "estimate_noise": 1,
+        "label_refiner_config": 1, "train_label_refiner": 1, "refine_labels": 1, "train_config": 6,
+        "train": 6, "predict": 6, "weak_baseline": 1, "evaluate": 7, "report": 1, "all": 1, "total": 46,
     }  # fmt: skip
 
 
@@ -45,10 +46,11 @@ def test_llp_dry_run_has_sharded_jobs_and_is_fast(checkout, llp_dir):
     assert done.returncode == 0, done.stderr[-3000:]
     counts = job_counts(done.stdout)
     assert counts["download"] == counts["extract"] == 40
-    assert counts["train"] == 28 and counts["evaluate"] == 29 and "make_demo" not in counts
+    assert counts["train"] == 44 and counts["evaluate"] == 45 and "make_demo" not in counts
     assert counts["build_graphs"] == 1 and counts["pretrain_avg"] == 3  # uni, cross, multi
-    # one JoMoLD noise estimator, shared by the 9 experiments on denoised labels
+    # one JoMoLD noise estimator, shared by the 19 denoised experiments and the 2 co-training ones
     assert counts["train_noise_estimator"] == counts["estimate_noise"] == 1
+    assert counts["train_label_refiner"] == counts["refine_labels"] == 2  # MA with and without CL
     assert elapsed < 30, f"LLP dry run took {elapsed:.1f} s"
     han = "--experiment han 'A_cross+V_cross (HAN)' --experiment han 'HAN LS-V' --experiment han HAN --experiment"
     assert han in done.stdout
@@ -58,11 +60,8 @@ def _as_list(value):
     return [value] if isinstance(value, str) else value
 
 
-NOT_BUILT = {
-    "AVE backbone", "AVE backbone + JoMoLD", "AVSlowFast backbone", "AVSlowFast backbone + JoMoLD",  # 003 2.2
-    "MA (with CL)",  # 004 Table I: Wu and Yang's modality-aware model
-}  # fmt: skip
-"""Methods of the reference CSV that config/llp.yaml does not reproduce: other papers' networks."""
+NOT_BUILT: set[str] = set()
+"""Methods of the reference CSV that config/llp.yaml does not reproduce (none)."""
 
 
 def test_llp_config_reproduces_every_method_of_the_papers_once():
@@ -81,6 +80,40 @@ def test_unknown_paper_method_fails_the_dry_run_naming_it(checkout):
     assert done.returncode != 0
     message = "experiment 'han': paper method 'HAN LS V' is not a method of resources/paper_results.csv"
     assert f"{message}; close names: 'HAN LS-V'" in done.stdout + done.stderr
+
+
+def test_an_unknown_noise_estimator_or_label_refiner_is_named(checkout):
+    for key, section in (("noise_estimator", "jomold"), ("label_refiner", "ma")):
+        typo = {"experiments": {"han": {"paper_method": "HAN", key: f"{section}x"}}}
+        (checkout / "typo.yaml").write_text(yaml.safe_dump(typo))
+        done = snakemake(checkout, "-n", "--configfile", "config/config.yaml", "typo.yaml")
+        assert done.returncode != 0
+        assert f"experiment 'han' names {key} '{section}x'; known: {section}" in done.stdout + done.stderr
+
+
+def test_label_refiners_and_co_training_get_their_files(checkout, llp_dir):
+    targets = [
+        "results/llp/train/han_jocor.yaml",
+        "results/llp/train/ma_no_cl.yaml",
+        "results/llp/refinement/ma.yaml",
+    ]
+    done = llp(checkout, llp_dir, *targets)
+    assert done.returncode == 0, done.stderr[-3000:]
+    jocor, ma_no_cl, base = (yaml.safe_load((checkout / t).read_text()) for t in targets)
+    assert jocor["co_training"]["noise_ratios"] == "results/llp/denoising/jomold/noise_ratios.npz"
+    assert jocor["co_training"]["method"] == "jocor" and "denoising" not in jocor
+    assert ma_no_cl["refined_labels"] == "results/llp/refinement/ma_no_cl/refined_labels.npz"
+    assert base["refined_labels"] is None and base["loss"]["contrastive"]["form"] == "cross_entropy"
+    dry = llp(checkout, llp_dir, "-n", "-p")
+    assert (
+        "avvp refine-labels --checkpoint results/llp/refinement/ma/best.pt --features data/llp/features/features.h5"
+        " --split-csv results/llp/splits/AVVP_train.csv --output results/llp/refinement/ma/refined_labels.npz"
+        in dry.stdout
+    )
+    assert (
+        "--refined-labels ma results/llp/refinement/ma/refined_labels.npz --refined-labels ma_no_cl"
+        in dry.stdout
+    )
 
 
 def test_paper_methods_of_any_paper_and_a_paper_filter_reach_the_report(checkout):

@@ -44,6 +44,7 @@ def test_tiny_demo_runs_end_to_end_and_resumes_by_shard(tmp_path):
         "base_adv_skip_gcaa",
         "pretrain_e2e_uni",
         "jomold_dgm_msdu",
+        "ma",
         "weak_baseline",
     ):
         metrics = json.loads((results / "metrics" / f"{name}.json").read_text())
@@ -58,11 +59,18 @@ def test_tiny_demo_runs_end_to_end_and_resumes_by_shard(tmp_path):
         {"omega", "mu_audio", "mu_visual", "dropped_audio", "L_nce", "L_ms"} <= set(r) for r in history
     )
     assert (results / "denoising" / "jomold" / "noise_ratios.npz").is_file()
+    refined = json.loads((results / "refinement" / "ma" / "refined_labels.json").read_text())
+    assert refined["clips"] == 6 and refined["checkpoint"] == "results/demo/refinement/ma/best.pt"
+    assert (
+        "refined_labels: results/demo/refinement/ma/refined_labels.npz"
+        in (results / "train" / "ma.yaml").read_text()
+    )
     decision = json.loads((results / "predict" / "jomold_dgm_msdu" / "decision.json").read_text())
     assert decision["rule"] == "modality"
     markdown = (results / "report" / "report.md").read_text()
     assert "## AVG pretraining" in markdown
     assert "## Label denoising" in markdown and "## Gradient modulation" in markdown
+    assert "## Label refinement" in markdown and "| class | ma: labels | ma: audio removed |" in markdown
     assert "**jomold_dgm_msdu** (this run; decision rule modality)" in markdown
     assert "A_cross+V_cross (HAN) | segment | 60.1 | 52.9" in markdown
     assert "10 of 10 clips are available; **0 missing**" in markdown

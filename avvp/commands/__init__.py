@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "parse": "parse your own videos: audible and visible events with their times, a page per video",
     "predict": "predict audio and visual events of a split with a trained model",
     "pretrain": "pretrain the audio-visual grounding encoder on grounding graphs (paper 002, section 3.2)",
+    "refine-labels": "remove the modality labels a base model's track exchanges do not support (MA's label refinement)",
     "report": "write the run's report (Markdown + self-contained HTML) with figures",
     "shard": "split the clips of a label file into shard lists (one clip name per line)",
     "standardize-features": "standardise a feature store per dimension with statistics of the training clips",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from avvp.commands import COMMANDS
-from avvp.commands.predict import add_model_arguments, load_model_inputs
+from avvp.commands.predict import add_model_arguments, load_model_inputs, positive_number
 from avvp.errors import InputError
 from avvp.inference import predict_probabilities
 from avvp.io import write_json
@@ -23,13 +23,6 @@ from avvp.training.noise_estimation import (
 from avvp.training.noise_ratios import MODALITIES, write_noise_ratios
 
 log = logging.getLogger(__name__)
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
 
 
 def _smoothing(text: str) -> float:
@@ -58,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     for modality, default in (("audio", AUDIO_THRESHOLD), ("visual", VISUAL_THRESHOLD)):
         parser.add_argument(
             f"--{modality}-threshold",
-            type=_positive,
+            type=positive_number,
             default=default,
             help=f"{modality} labels are noisy below this relative score (default {default}, as the original)",
         )

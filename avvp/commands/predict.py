@@ -45,6 +45,14 @@ def _probability(text: str) -> float:
     return value
 
 
+def positive_number(text: str) -> float:
+    """An argparse type: a number above 0."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
 def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``--checkpoint`` and ``--checkpoint-format`` (the formats of :data:`CHECKPOINT_FORMATS`)."""
     parser.add_argument("--checkpoint", required=True, type=Path, help="model checkpoint (e.g. RUN/best.pt)")

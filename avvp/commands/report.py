@@ -16,6 +16,7 @@ from avvp.reports.inputs import (
 )
 from avvp.reports.render import build_report
 from avvp.training.noise_ratios import read_noise_ratios
+from avvp.training.refined_labels import read_refined_labels
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "of RESULTS_DIR/train/NAME/ and the attention.json of RESULTS_DIR/predict/NAME/ (else of "
             "train/NAME/): the workflow's layout. With --graphs or --pretraining the report adds a section on "
             "AVG pretraining (paper 002 section 3.2): the grounding graphs and the pretraining loss curves. With "
-            "--noise-ratios it adds a section on JoMoLD's label denoising (paper 003)."
+            "--noise-ratios it adds a section on JoMoLD's label denoising (paper 003), with --refined-labels one "
+            "on MA's label refinement."
         ),
     )
     parser.add_argument("--run-name", required=True, help="name of the run (report title)")
@@ -98,6 +100,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="a noise estimator and its noise_ratios.npz of 'avvp estimate-noise' (JoMoLD): the ratios per "
         "class are shown with the share of labels each denoised run removed; repeatable",
     )
+    parser.add_argument(
+        "--refined-labels",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "FILE"),
+        help="a label refiner and its .npz of 'avvp refine-labels' (MA): the labels removed per class and "
+        "modality are shown; repeatable",
+    )
     parser.add_argument("--output-md", required=True, help="Markdown report to write (figures go beside it)")
     parser.add_argument("--output-html", required=True, help="HTML report to write")
     return parser
@@ -141,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         read_graph_summary(args.graphs) if args.graphs else None,
         read_pretraining(args.pretraining),
         {name: read_noise_ratios(path) for name, path in args.noise_ratios},
+        {name: read_refined_labels(path) for name, path in args.refined_labels},
     )
     log.info("wrote %s and %s", args.output_md, args.output_html)
     return 0

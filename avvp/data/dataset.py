@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,13 @@ class Batch:
             labels=self.labels.to(device, non_blocking=True),
             dropped={k: v.to(device, non_blocking=True) for k, v in self.dropped.items()},
         )
+
+    def without(self, removed: Mapping[str, torch.Tensor]) -> Batch:
+        """A copy whose ``dropped`` masks also hold the ``removed`` ones (modality -> bool (B, 25))."""
+        dropped = dict(self.dropped)
+        for modality, mask in removed.items():
+            dropped[modality] = dropped[modality] | mask if modality in dropped else mask
+        return replace(self, dropped=dropped)
 
     def pin_memory(self) -> Batch:
         """The batch in pinned host memory (called by the DataLoader when ``pin_memory=True``)."""

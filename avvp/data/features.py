@@ -35,6 +35,8 @@ FEATURE_SHAPES: dict[str, tuple[int, int]] = {
     "r2plus1d": (10, 512),
 }
 """Per-clip feature shape ``(T, D)`` of each kind, as in LLP's released features."""
+AUDIO_KINDS = frozenset({"vggish"})
+"""The kinds computed from a clip's audio track; the others are computed from its picture."""
 
 STORAGE_DTYPES = ("float32", "float16")
 _STRING = h5py.string_dtype("utf-8")

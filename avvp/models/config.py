@@ -10,11 +10,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from avvp.data.labels import NUM_SEGMENTS
 from avvp.models.attention import AttentionKind
 from avvp.models.avg_encoder import AVGEncoderConfig
 
 Aggregation = Literal["self", "cross"]
-BlockKind = Literal["han", "base"]
+BlockKind = Literal["han", "base", "ave", "avslowfast"]
+ATTENTION_BLOCKS = ("han", "base")
+"""The blocks built of attention layers (``attention``, ``num_heads``, ``feedforward`` and ``dropout`` apply
+to them; the recurrent AVE and convolutional AVSlowFast blocks have their own structure)."""
 
 
 class _Strict(BaseModel):
@@ -73,10 +77,33 @@ class InputEncoderConfig(AVGEncoderConfig):
     )
 
 
+class AVSlowFastConfig(_Strict):
+    """The AVSlowFast block's pathway settings (Xiao et al. 2020, adapted to per-second features)."""
+
+    alpha: int = Field(
+        2, gt=0, description="temporal stride of the Slow pathway (segments per Slow step; divides 10)"
+    )
+    beta: float = Field(0.125, gt=0.0, le=1.0, description="width of the Fast pathway over d_model")
+    stages: int = Field(
+        2, gt=0, description="residual stages per pathway, each followed by lateral connections"
+    )
+    drop_pathway: float = Field(
+        0.8,
+        ge=0.0,
+        lt=1.0,
+        description="DropPathway: probability of training a step without the audio-to-visual connections",
+    )
+
+
 class ParserConfig(_Strict):
     """Parts and sizes of a :class:`~avvp.models.parser.Parser` (defaults: the published HAN)."""
 
-    block: BlockKind = Field("han", description="han: one shared HAN layer; base: Lamba et al.'s Base block")
+    block: BlockKind = Field(
+        "han",
+        description="han: one shared HAN layer; base: Lamba et al.'s Base block; ave: AVE's audio-guided "
+        "attention, BiLSTMs and residual fusion; avslowfast: Audio, Slow and Fast pathways with lateral "
+        "connections",
+    )
     attention: AttentionKind = Field("dot", description="dot: scaled dot-product; gcaa: global context-aware")
     d_model: int = Field(512, gt=0, description="width of the projected features and of the block")
     num_heads: int = Field(1, gt=0, description="attention heads (must divide d_model)")
@@ -96,11 +123,26 @@ class ParserConfig(_Strict):
     input_encoder: InputEncoderConfig | None = Field(
         None, description="AVG encoder replacing the VGGish and ResNet152 inputs by its snippet embeddings"
     )
+    avslowfast: AVSlowFastConfig | None = Field(
+        None, description="settings of the avslowfast block (null: its defaults); only with block avslowfast"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ParserConfig:
         if self.d_model % self.num_heads:
             raise ValueError(f"num_heads {self.num_heads} does not divide d_model {self.d_model}")
+        if self.block not in ATTENTION_BLOCKS and self.attention != "dot":
+            raise ValueError(
+                f"attention '{self.attention}' needs block han or base (block {self.block} has none)"
+            )
+        if self.avslowfast is not None and self.block != "avslowfast":
+            raise ValueError(f"model.avslowfast configures block avslowfast, not block '{self.block}'")
+        if self.block == "ave" and self.d_model % 2:
+            raise ValueError(
+                f"block ave needs an even d_model (two LSTM directions of d_model / 2), not {self.d_model}"
+            )
+        if self.block == "avslowfast":
+            self._check_avslowfast()
         for modality in ("audio", "visual"):
             if not getattr(self.skip, modality):
                 continue
@@ -113,3 +155,13 @@ class ParserConfig(_Strict):
                     f"skip.{modality} needs {modality}_aggregation 'cross' (it skips that attention)"
                 )
         return self
+
+    def _check_avslowfast(self) -> None:
+        settings = self.avslowfast or AVSlowFastConfig()
+        if NUM_SEGMENTS % settings.alpha:
+            raise ValueError(f"avslowfast.alpha {settings.alpha} does not divide the {NUM_SEGMENTS} segments")
+        if self.audio_aggregation != "self":
+            raise ValueError(
+                "block avslowfast fuses audio into the visual pathways only (A->FS lateral connections): "
+                "set audio_aggregation: self"
+            )

@@ -20,6 +20,8 @@ class ParserOutput:
       classifier, for losses and components that work on representations.
     - ``heads``: the output of each configured head by name, e.g. ``modality_discriminator`` logits
       (B, T, 2).
+    - ``projected_audio`` / ``projected_visual`` (B, T, D): the input projections' segments, before the
+      block (None when the model producing the output has none), for losses that compare the two levels.
     """
 
     global_prob: torch.Tensor
@@ -31,3 +33,5 @@ class ParserOutput:
     audio_embedding: torch.Tensor
     visual_embedding: torch.Tensor
     heads: dict[str, torch.Tensor] = field(default_factory=dict)
+    projected_audio: torch.Tensor | None = None
+    projected_visual: torch.Tensor | None = None

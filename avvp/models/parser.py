@@ -61,6 +61,7 @@ class Parser(nn.Module):
         audio, visual = aggregated
         output = self.pooling(self.audio_dropout(audio), self.visual_dropout(visual))
         output.audio_embedding, output.visual_embedding = audio, visual
+        output.projected_audio, output.projected_visual = projected
         segments = {"projected": projected, "aggregated": aggregated}
         output.heads = {name: head(*segments[head.reads]) for name, head in self.heads.items()}
         return output

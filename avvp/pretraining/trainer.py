@@ -25,6 +25,7 @@ from avvp.pretraining.losses import grounding_losses
 from avvp.training.checkpoints import encoder_payload, load_weights, save_checkpoint
 from avvp.training.diagnostics import write_jsonl
 from avvp.training.optimisation import build_optimisation
+from avvp.training.steps import OneNetworkStep
 from avvp.training.trainer import epoch_batches, start_run, train_epoch, write_run_config
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def pretrain(config: PretrainConfig, resume: bool = False, overwrite: bool = Fal
     encoder.to(device)
     mixed_precision = config.mixed_precision and device.type == "cuda"
     optimisation = build_optimisation(encoder.parameters(), config.optimizer, device, mixed_precision)
-    objective = GroundingObjective(config, graphs)
+    step = OneNetworkStep(GroundingObjective(config, graphs))
     history: list[dict[str, Any]] = []
     first_epoch = 1
     if state is not None:
@@ -112,7 +113,7 @@ def pretrain(config: PretrainConfig, resume: bool = False, overwrite: bool = Fal
         lr = optimisation.lr
         loader = epoch_batches(dataset, config, epoch, device)
         record, _ = train_epoch(
-            encoder, loader, objective, optimisation, mixed_precision, f"pretrain {epoch}/{config.epochs}"
+            encoder, loader, step, optimisation, mixed_precision, f"pretrain {epoch}/{config.epochs}"
         )
         optimisation.scheduler.step()
         history.append({"epoch": epoch, "lr": lr, **record, "positive_pair_share": positive_share})

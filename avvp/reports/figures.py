@@ -1,6 +1,6 @@
 """The report's figures (PNG, matplotlib without a display): per-class F1, modality attention, training curves,
 gradient modulation, for AVG pretraining the grounding graphs' connected components and the pretraining loss,
-and for label denoising the estimated noise ratios per class."""
+and for label denoising and refinement the shares of each class's labels found noisy or removed."""
 
 from __future__ import annotations
 
@@ -198,21 +198,22 @@ def pretraining_losses(histories: dict[str, Sequence[dict[str, Any]]], path: Pat
     return _save(figure, path)
 
 
-def noise_ratios(ratios: dict[str, NoiseRatios], path: Path) -> Path:
-    """Horizontal bars per class of the share of its training labels estimated noisy, audio and visual, for
-    each noise estimator (``ratios``: estimator -> ratios); classes in the published order, top down."""
-    bars = [(name, modality) for name in ratios for modality in ("audio", "visual")]
+def class_shares(shares: dict[str, NoiseRatios], path: Path, xlabel: str, title: str) -> Path:
+    """Horizontal bars per class of a share of its training labels, audio and visual, for each source
+    (``shares``: name -> shares per modality, e.g. a noise estimator's ratios); classes in the published
+    order, top down."""
+    bars = [(name, modality) for name in shares for modality in ("audio", "visual")]
     height = 0.8 / len(bars)
     rows = np.arange(len(CLASSES))
     figure, ax = plt.subplots(figsize=(6.5, 0.28 * len(CLASSES) + 1.2))
     for i, (name, modality) in enumerate(bars):
-        label = modality if len(ratios) == 1 else f"{name}: {modality}"
-        values = getattr(ratios[name], modality)
+        label = modality if len(shares) == 1 else f"{name}: {modality}"
+        values = getattr(shares[name], modality)
         ax.barh(rows + (i - (len(bars) - 1) / 2) * height, values, height, label=label)
     ax.set_yticks(rows, CLASSES, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.grid(axis="x", alpha=0.3)
-    ax.set(xlabel="share of the class's training labels estimated noisy", title="Label noise per class")
+    ax.set(xlabel=xlabel, title=title)
     ax.legend(fontsize=8)
     return _save(figure, path)

@@ -23,13 +23,14 @@ CLOSE_NAMES = 3
 
 @dataclass(frozen=True)
 class ReferenceRow:
-    """One row of the reference CSV: the five F1 scores (%) one paper reports for a method at one level."""
+    """One row of the reference CSV: the five F1 scores (%) one paper reports for a method at one level
+    (None for a score the paper's text does not give: an empty cell)."""
 
     paper: str
     table: str
     method: str
     level: str
-    scores: dict[str, float]
+    scores: dict[str, float | None]
 
     @property
     def label(self) -> str:
@@ -81,7 +82,8 @@ def _close_names(name: str, known: Sequence[str]) -> str:
 
 def read_reference(path: str | Path) -> Reference:
     """Read a reference CSV (paper, table, method, level and the five metrics); :class:`InputError` naming
-    the file when it is absent, lacks a column or holds a score that is not a number."""
+    the file when it is absent, lacks a column or holds a score that is not a number (an empty cell is a
+    score the paper does not give)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: reference results not found")
@@ -97,7 +99,7 @@ def read_reference(path: str | Path) -> Reference:
                     row["table"],
                     row["method"],
                     row["level"],
-                    {m: float(row[m]) for m in METRIC_NAMES},
+                    {m: float(row[m]) if row[m].strip() else None for m in METRIC_NAMES},
                 )
                 for row in reader
             )

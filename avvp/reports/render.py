@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from markdown_it import MarkdownIt
 
 from avvp.data.labels import CLASSES
@@ -26,7 +27,8 @@ from avvp.reports.inputs import (
     read_feature_identity,
 )
 from avvp.reports.reference import ReferenceRow, read_reference
-from avvp.training.noise_ratios import NoiseRatios
+from avvp.training.noise_ratios import MODALITIES, NoiseRatios
+from avvp.training.refined_labels import RefinedLabels
 
 BASELINE_NAME = "weak-label baseline"
 MISSING_SHOWN = 20
@@ -80,6 +82,16 @@ DENOISING_NOTE = (
     "the two modalities' losses agree that the label is noise."
 )
 NOISE_RATIOS = "Noise ratios per class"
+REFINEMENT = "Label refinement"
+REFINEMENT_NOTE = (
+    "MA (Wu and Yang, CVPR 2021) trains a base model on the weak labels, then runs it on every training clip "
+    "with its audio track, or its visual track, exchanged for that of a clip whose labels share no class "
+    "with its own. A visual label is removed where the clip's own picture with the other clip's sound "
+    "gives the class a low visual and a low audio probability (below 0.5 times the class's visual error "
+    "rate over the largest one); audio labels likewise. The experiments that name the refiner are trained "
+    "on the labels that remain."
+)
+REMOVED_LABELS = "Labels removed per class"
 MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]<>&]|(?<![^\W_])_|_(?![^\W_])")
 """Characters that start Markdown or HTML constructs; an underscore inside a word starts none."""
 
@@ -90,7 +102,8 @@ class ReportData:
     ``reference`` maps an experiment's name to the rows it is shown beside, ``figures`` a caption to a PNG.
     ``graphs`` holds the attributes of the grounding-graph file, ``pretraining`` each pretraining variant's
     history and ``pretraining_figures`` the AVG figures by caption (None and empty without AVG pretraining);
-    ``noise_ratios`` each noise estimator's ratios and ``denoising_figures`` their figure (empty without)."""
+    ``noise_ratios`` each noise estimator's ratios and ``denoising_figures`` their figure (empty without);
+    ``refined_labels`` each label refiner's removed labels and ``refinement_figures`` their figure."""
 
     run: str
     papers: list[str]
@@ -106,6 +119,8 @@ class ReportData:
     pretraining_figures: dict[str, Path]
     noise_ratios: dict[str, NoiseRatios] = field(default_factory=dict)
     denoising_figures: dict[str, Path] = field(default_factory=dict)
+    refined_labels: dict[str, RefinedLabels] = field(default_factory=dict)
+    refinement_figures: dict[str, Path] = field(default_factory=dict)
 
 
 def _text(text: str) -> str:
@@ -123,8 +138,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     ]
 
 
-def _scores(values: dict[str, float]) -> list[str]:
-    return [f"{values[m]:.1f}" for m in METRIC_NAMES]
+def _scores(values: dict[str, float | None]) -> list[str]:
+    """The five scores to one decimal; a score a paper does not give is shown as "not given"."""
+    return ["not given" if values[m] is None else f"{values[m]:.1f}" for m in METRIC_NAMES]
 
 
 def _score_rows(data: ReportData) -> list[list[str]]:
@@ -333,6 +349,14 @@ def _avg_lines(data: ReportData, image: Callable[[Path], str]) -> list[str]:
     return lines
 
 
+def _section_head(title: str, note: str, drawn: dict[str, Path], image: Callable[[Path], str]) -> list[str]:
+    """A section's title, its note and each of its figures under its caption."""
+    lines = ["", f"## {title}", "", note]
+    for caption, path in drawn.items():
+        lines += ["", f"### {caption}", "", _figure_line(caption, path, image)]
+    return lines
+
+
 def _dropped_rows(data: ReportData) -> list[list[str]]:
     """Per denoised experiment: the share of positive labels removed per step in its last epoch."""
     rows = []
@@ -348,9 +372,7 @@ def _denoising_lines(data: ReportData, image: Callable[[Path], str]) -> list[str
     """The label-denoising section: noise ratios per class (figure and table), labels removed per run."""
     if not data.noise_ratios:
         return []
-    lines = ["", f"## {DENOISING}", "", DENOISING_NOTE]
-    for caption, path in data.denoising_figures.items():
-        lines += ["", f"### {caption}", "", _figure_line(caption, path, image)]
+    lines = _section_head(DENOISING, DENOISING_NOTE, data.denoising_figures, image)
     names = list(data.noise_ratios)
     header = ["class", *(f"{_text(n)}: {m}" for n in names for m in ("audio", "visual"))]
     rows = [
@@ -367,6 +389,46 @@ def _denoising_lines(data: ReportData, image: Callable[[Path], str]) -> list[str
         lines += ["", "Share of the positive labels removed per training step, mean of the last epoch:", ""]
         lines += _table(header, dropped)
     return lines
+
+
+def removed_shares(refined: RefinedLabels) -> NoiseRatios:
+    """Per class and modality, the share of the class's labels the refinement removed (0 without labels)."""
+    counts = refined.labels.sum(axis=0)
+    return NoiseRatios(*(refined.removed[m].sum(axis=0) / np.maximum(counts, 1) for m in MODALITIES))
+
+
+def _removed_cell(refined: RefinedLabels, modality: str, column: slice | int) -> str:
+    removed, labels = int(refined.removed[modality][:, column].sum()), int(refined.labels[:, column].sum())
+    return f"{removed} ({100 * removed / labels:.1f} %)" if labels else "0"
+
+
+def _refinement_lines(data: ReportData, image: Callable[[Path], str]) -> list[str]:
+    """The label-refinement section: per refiner and class, the labels and those removed per modality."""
+    if not data.refined_labels:
+        return []
+    lines = _section_head(REFINEMENT, REFINEMENT_NOTE, data.refinement_figures, image)
+    names = list(data.refined_labels)
+    header = [
+        "class",
+        *(f"{_text(n)}: {h}" for n in names for h in ("labels", "audio removed", "visual removed")),
+    ]
+    labelled = np.any([r.labels.any(axis=0) for r in data.refined_labels.values()], axis=0)
+    columns = [*((c, i) for i, c in enumerate(CLASSES) if labelled[i]), ("all classes", slice(None))]
+    rows = [
+        [
+            _text(name),
+            *(
+                cell
+                for n in names
+                for cell in (
+                    str(int(data.refined_labels[n].labels[:, column].sum())),
+                    *(_removed_cell(data.refined_labels[n], m, column) for m in MODALITIES),
+                )
+            ),
+        ]
+        for name, column in columns
+    ]
+    return [*lines, "", "Classes with training labels:", "", *_table(header, rows)]
 
 
 def _identity_rows(features: dict[str, dict[str, Any]]) -> list[list[str]]:
@@ -412,6 +474,7 @@ def render_markdown(data: ReportData, image: Callable[[Path], str]) -> str:
         if caption in FIGURE_TABLES:
             lines += FIGURE_TABLES[caption](data)
     lines += _denoising_lines(data, image)
+    lines += _refinement_lines(data, image)
     lines += _avg_lines(data, image)
     lines += ["", "## Dataset coverage", "", *_coverage_lines(data)]
     lines += [
@@ -473,6 +536,7 @@ def build_report(
     graphs: dict[str, Any] | None,
     pretraining: dict[str, list[dict[str, Any]]],
     noise_ratios: dict[str, NoiseRatios] | None = None,
+    refined_labels: dict[str, RefinedLabels] | None = None,
 ) -> ReportData:
     """Gather the inputs, draw the figures beside ``output_md`` (``figures/``) and write both reports.
 
@@ -480,7 +544,8 @@ def build_report(
     only unless empty; :class:`InputError` before anything is written when a paper or method has no row.
     ``graphs`` (the attributes of a grounding-graph file) and ``pretraining`` (variant -> history) add the
     AVG pretraining section (none when ``graphs`` is None and ``pretraining`` empty); ``noise_ratios``
-    (estimator -> ratios) the label-denoising section.
+    (estimator -> ratios) the label-denoising section; ``refined_labels`` (refiner -> its file's content)
+    the label-refinement section.
     """
     reference = read_reference(reference_csv)
     reference.check_papers(papers)
@@ -511,8 +576,28 @@ def build_report(
         pretraining_figures=_pretraining_figures(graphs, pretraining, figure_dir),
         noise_ratios=noise_ratios or {},
         denoising_figures=(
-            {NOISE_RATIOS: figures.noise_ratios(noise_ratios, figure_dir / "noise_ratios.png")}
+            {
+                NOISE_RATIOS: figures.class_shares(
+                    noise_ratios,
+                    figure_dir / "noise_ratios.png",
+                    "share of the class's training labels estimated noisy",
+                    "Label noise per class",
+                )
+            }
             if noise_ratios
+            else {}
+        ),
+        refined_labels=refined_labels or {},
+        refinement_figures=(
+            {
+                REMOVED_LABELS: figures.class_shares(
+                    {n: removed_shares(r) for n, r in refined_labels.items()},
+                    figure_dir / "refined_labels.png",
+                    "share of the class's training labels removed",
+                    "Labels removed by the refinement",
+                )
+            }
+            if refined_labels
             else {}
         ),
     )

@@ -13,12 +13,13 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from avvp.config_files import read_config_file
+from avvp.config_files import deep_merge, read_config_file
 from avvp.data.annotations import GT_AUDIO, GT_VISUAL, SPLIT_FILES
 from avvp.data.features import FEATURE_SHAPES
 from avvp.decision_rules import PUBLISHED_THRESHOLD, DecisionRule
 from avvp.errors import InputError
 from avvp.models import ModelConfig
+from avvp.training.co_training import CoTrainingConfig
 from avvp.training.denoising import DenoisingConfig
 from avvp.training.gradient_modulation import GradientModulationConfig
 from avvp.training.losses import HEADS_NEEDED, LossConfig
@@ -135,19 +136,57 @@ class TrainConfig(RunSettings):
         None,
         description="paper 004's dynamic gradient modulation of the modality-specific parameters (null: none)",
     )
+    refined_labels: Path | None = Field(
+        None,
+        description="labels removed per modality by 'avvp refine-labels' (MA's label refinement), left out "
+        "of the modality targets (null: none)",
+    )
+    co_training: CoTrainingConfig | None = Field(
+        None,
+        description="Co-teaching or JoCoR: two networks and small-loss label selection (null: one network)",
+    )
     eval_batch_size: int = Field(256, gt=0)
     attention_bins: int = Field(20, gt=1, description="histogram bins of the attention diagnostics")
 
+    @property
+    def peer_model(self) -> ModelConfig:
+        """The second network's model config of a co-training run: ``model`` with ``co_training.peer_model``
+        merged in (``model`` itself without co-training)."""
+        if self.co_training is None or not self.co_training.peer_model:
+            return self.model
+        return ModelConfig.model_validate(
+            deep_merge(self.model.model_dump(mode="json"), self.co_training.peer_model)
+        )
+
     @model_validator(mode="after")
     def _heads_of_loss_terms(self) -> TrainConfig:
-        for term, head in HEADS_NEEDED.items():
-            if term in self.loss.terms and getattr(self.model.heads, head) is None:
-                raise ValueError(f"loss term '{term}' needs the head model.heads.{head}")
-        if self.model.heads.modality_separated is not None and "modality_separated" not in self.loss.terms:
+        try:
+            models = {"model": self.model, "co_training.peer_model": self.peer_model}
+        except ValidationError as err:
+            problem = err.errors()[0]
+            where = ".".join(["co_training.peer_model", *map(str, problem["loc"])])
+            message = "unknown key" if problem["type"] == "extra_forbidden" else problem["msg"]
+            raise ValueError(f"{where}: {message.removeprefix('Value error, ')}") from None
+        for where, model in models.items():
+            for term, head in HEADS_NEEDED.items():
+                if term in self.loss.terms and getattr(model.heads, head) is None:
+                    raise ValueError(f"loss term '{term}' needs the head {where}.heads.{head}")
+            if model.heads.modality_separated is not None and "modality_separated" not in self.loss.terms:
+                raise ValueError(
+                    f"{where}.heads.modality_separated is trained only by the loss term 'modality_separated': "
+                    "add it to loss.terms (e.g. modality_separated: 1.0)"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _one_label_noise_procedure(self) -> TrainConfig:
+        if self.co_training is not None and self.denoising is not None:
             raise ValueError(
-                "model.heads.modality_separated is trained only by the loss term 'modality_separated': "
-                "add it to loss.terms (e.g. modality_separated: 1.0)"
+                "co_training and denoising are two label-noise procedures (small-loss selection by two "
+                "networks, JoMoLD's joint-modal rule by one): choose one"
             )
+        if self.co_training is not None and self.refined_labels is not None:
+            raise ValueError("refined_labels trains one network; co_training trains two: choose one")
         return self
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from torch.nn import functional
 from avvp.data.dataset import Batch
 from avvp.device import autocast
 from avvp.errors import InputError
+from avvp.models.output import ParserOutput
 from avvp.training.losses import LossConfig, modality_targets
 from avvp.training.noise_ratios import MODALITIES, read_noise_ratios
 
@@ -59,12 +60,23 @@ def warmup_factor(step: int, steps_per_epoch: int, warmup_epochs: float, schedul
     return min(1.0, step / (warmup_epochs * steps_per_epoch))
 
 
-def _rank(values: torch.Tensor, eligible: torch.Tensor, descending: bool) -> torch.Tensor:
+def rank_in_class(values: torch.Tensor, eligible: torch.Tensor, descending: bool) -> torch.Tensor:
     """Rank (0 = first) of each row among the ``eligible`` rows of its column, by ``values`` (B, C);
-    ineligible rows rank after all eligible ones."""
+    ineligible rows rank after all eligible ones. Ties keep the batch order (a stable sort)."""
     fill = -torch.inf if descending else torch.inf
     order = torch.argsort(values.masked_fill(~eligible, fill), dim=0, descending=descending, stable=True)
     return torch.argsort(order, dim=0, stable=True)
+
+
+def removal_counts(positive: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
+    """``floor(ratio[c] * n_c)`` per class (C,), ``n_c`` the positives (B, C) of class ``c``; in float64."""
+    return torch.floor(ratio.to(torch.float64) * positive.sum(dim=0)).long()
+
+
+def largest_losses(losses: torch.Tensor, positive: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
+    """Bool (B, C): the ``floor(ratio[c] * n_c)`` positives of each class with the largest ``losses``
+    (the complement of the small-loss selection of Co-teaching and JoCoR)."""
+    return positive & (rank_in_class(losses, positive, descending=True) < removal_counts(positive, ratio))
 
 
 def joint_modal_removal(
@@ -84,9 +96,9 @@ def joint_modal_removal(
     """
 
     def removed(own: torch.Tensor, other: torch.Tensor, positive: torch.Tensor, ratio: torch.Tensor):
-        count = torch.floor(ratio.to(torch.float64) * positive.sum(dim=0)).long()  # (C,)
-        large_own = _rank(own, positive, descending=True) < count
-        small_other = _rank(other, positive, descending=False) < count
+        count = removal_counts(positive, ratio)
+        large_own = rank_in_class(own, positive, descending=True) < count
+        small_other = rank_in_class(other, positive, descending=False) < count
         return positive & large_own & small_other
 
     return (
@@ -95,21 +107,48 @@ def joint_modal_removal(
     )
 
 
+def read_ratios(path: Path | None, key: str, device: torch.device) -> dict[str, torch.Tensor]:
+    """The noise ratios of ``path`` per modality (25,) on ``device``; ``key`` names the config setting in the
+    message when no file is set."""
+    if path is None:
+        raise InputError(
+            f"config: {key} is not set; run 'avvp estimate-noise' on a noise estimator and give its file, "
+            f"e.g. --set {key}=runs/estimator/noise_ratios.npz"
+        )
+    ratios = read_noise_ratios(path)
+    return {m: torch.from_numpy(getattr(ratios, m)).to(device) for m in MODALITIES}
+
+
+def label_losses(
+    output: ParserOutput, batch: Batch, smoothing: dict[str, float], clamp: float
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Per modality, the BCE (B, C) of each label's video-level probability against its target
+    (:func:`~avvp.training.losses.modality_targets`, probabilities clamped to ``[clamp, 1-clamp]``), and the
+    positives (B, C) of those targets (labels already removed from the batch are not positive)."""
+    losses, positives = {}, {}
+    for modality in MODALITIES:
+        targets = modality_targets(batch, modality, smoothing[modality])
+        prob = getattr(output, f"{modality}_prob").float().clamp(clamp, 1.0 - clamp)
+        losses[modality] = functional.binary_cross_entropy(prob, targets, reduction="none")
+        positives[modality] = targets > 0.5
+    return losses, positives
+
+
+def remove_labels(
+    batch: Batch, removed: dict[str, torch.Tensor], positives: dict[str, torch.Tensor]
+) -> tuple[Batch, dict[str, torch.Tensor]]:
+    """A copy of ``batch`` with the ``removed`` labels (bool (B, C) per modality) removed on top of those it
+    already lacks, and the monitors ``dropped_<modality>``: the share of the ``positives`` removed."""
+    monitors = {f"dropped_{m}": mask.sum() / positives[m].sum().clamp(min=1) for m, mask in removed.items()}
+    return batch.without(removed), monitors
+
+
 class LabelDenoising:
     """The per-step procedure: ``batch`` in, the same batch with ``dropped`` labels per modality out."""
 
     def __init__(self, config: DenoisingConfig, loss: LossConfig, device: torch.device) -> None:
-        if config.noise_ratios is None:
-            raise InputError(
-                "config: denoising.noise_ratios is not set; run 'avvp estimate-noise' on a noise estimator "
-                "and give its file, e.g. --set denoising.noise_ratios=runs/estimator/noise_ratios.npz"
-            )
-        ratios = read_noise_ratios(config.noise_ratios)
+        self.ratios = read_ratios(config.noise_ratios, "denoising.noise_ratios", device)
         self.config = config
-        self.ratios = {
-            "audio": torch.from_numpy(ratios.audio).to(device),
-            "visual": torch.from_numpy(ratios.visual).to(device),
-        }
         self.smoothing = {m: loss.label_smoothing.amount(m) for m in MODALITIES}
         self.clamp = loss.clamp
 
@@ -120,16 +159,9 @@ class LabelDenoising:
         """Remove the labels the rule finds noisy at 0-based global ``step``; returns the batch and the
         monitors ``dropped_audio`` / ``dropped_visual`` (share of the batch's positives removed)."""
         factor = warmup_factor(step, steps_per_epoch, self.config.warmup_epochs, self.config.warmup_schedule)
-        device = batch.labels.device
-        with autocast(device, mixed_precision):
+        with autocast(batch.labels.device, mixed_precision):
             output = model(batch.features, cross_modal=self.config.forward_cross_modal)
-        losses, positives = {}, {}
-        for modality in MODALITIES:
-            targets = modality_targets(batch, modality, self.smoothing[modality])
-            prob = getattr(output, f"{modality}_prob").float()
-            prob = prob.clamp(self.clamp, 1.0 - self.clamp)
-            losses[modality] = functional.binary_cross_entropy(prob, targets, reduction="none")
-            positives[modality] = targets > 0.5
+        losses, positives = label_losses(output, batch, self.smoothing, self.clamp)
         drop_audio, drop_visual = joint_modal_removal(
             losses["audio"],
             losses["visual"],
@@ -138,9 +170,4 @@ class LabelDenoising:
             self.ratios["audio"] * factor,
             self.ratios["visual"] * factor,
         )
-        batch.dropped = {"audio": drop_audio, "visual": drop_visual}
-        monitors = {
-            f"dropped_{m}": mask.sum() / positives[m].sum().clamp(min=1)
-            for m, mask in (("audio", drop_audio), ("visual", drop_visual))
-        }
-        return batch, monitors
+        return remove_labels(batch, {"audio": drop_audio, "visual": drop_visual}, positives)

@@ -44,10 +44,20 @@ class LabelSmoothing(_Strict):
 
 
 class ContrastiveConfig(_Strict):
-    """The segment-level audio-visual contrastive term (JoMoLD's ``L_nce``)."""
+    """The segment-level audio-visual contrastive term: JoMoLD's ``L_nce`` (the defaults) or MA's ``L_CL``
+    (``form: cross_entropy``, ``visual: projected``)."""
 
     temperature: float = Field(0.2, gt=0.0, description="divides the cosine similarities")
     smoothing: float = Field(0.1, ge=0.0, lt=1.0, description="target mass spread over the other segments")
+    form: Literal["expected_probability", "cross_entropy"] = Field(
+        "expected_probability",
+        description="expected_probability: -log sum_u q p (JoMoLD's code); cross_entropy: -sum_u q log p (MA's)",
+    )
+    visual: Literal["aggregated", "projected"] = Field(
+        "aggregated",
+        description="the visual segments the aggregated audio ones are compared with: after the block "
+        "(JoMoLD) or the projected ones before it (MA)",
+    )
 
 
 class LossConfig(_Strict):
@@ -118,27 +128,41 @@ class VideoBCE:
 
 
 class SegmentContrastiveLoss:
-    """JoMoLD's segment-level audio-visual contrastive term ``L_nce`` on the aggregated segments.
+    """A segment-level audio-visual contrastive term on the clip's own segments (JoMoLD's ``L_nce``, MA's
+    ``L_CL``).
 
-    For clip ``b`` and audio segment ``t``, ``p_t = softmax_u(cos(a_t, v_u) / temperature)`` over the
-    clip's ``T`` visual segments; the target ``q_t`` puts ``1 - smoothing`` on ``u = t`` and
-    ``smoothing / (T - 1)`` on each other segment, and the loss is ``-mean_{b,t} log(sum_u q_t[u] p_t[u])``
-    (the log of the expected target probability, as the original code computes it; not a cross-entropy).
+    For clip ``b`` and aggregated audio segment ``t``, ``p_t = softmax_u(cos(a_t, v_u) / temperature)`` over
+    the clip's ``T`` visual segments (aggregated ones, or the projected ones with ``visual: projected``); the
+    target ``q_t`` puts ``1 - smoothing`` on ``u = t`` and ``smoothing / (T - 1)`` on each other segment. The
+    loss is ``-mean_{b,t} log(sum_u q_t[u] p_t[u])`` (``expected_probability``: the log of the expected
+    target probability, as JoMoLD's code computes it) or ``-mean_{b,t} sum_u q_t[u] log p_t[u]``
+    (``cross_entropy``: MA's label-smoothed cross-entropy).
     """
 
-    def __init__(self, temperature: float, smoothing: float) -> None:
-        self.temperature = temperature
-        self.smoothing = smoothing
+    def __init__(self, config: ContrastiveConfig) -> None:
+        self.config = config
+
+    def _visual(self, output: ParserOutput) -> torch.Tensor:
+        if self.config.visual == "aggregated":
+            return output.visual_embedding
+        if output.projected_visual is None:
+            raise ValueError(
+                "loss.contrastive.visual 'projected' needs a model that outputs projected segments"
+            )
+        return output.projected_visual
 
     def __call__(self, output: ParserOutput, batch: Batch) -> torch.Tensor:
         """The loss of one batch (a scalar tensor)."""
         audio = functional.normalize(output.audio_embedding.float(), dim=-1)
-        visual = functional.normalize(output.visual_embedding.float(), dim=-1)
-        prob = torch.softmax(audio @ visual.transpose(1, 2) / self.temperature, dim=-1)  # (B, T, T)
-        segments = prob.shape[-1]
-        eye = torch.eye(segments, device=prob.device, dtype=prob.dtype)
-        target = eye * (1.0 - self.smoothing) + (1.0 - eye) * self.smoothing / (segments - 1)
-        return -torch.log((target * prob).sum(dim=-1)).mean()
+        visual = functional.normalize(self._visual(output).float(), dim=-1)
+        logits = audio @ visual.transpose(1, 2) / self.config.temperature  # (B, T, T)
+        segments = logits.shape[-1]
+        smoothing = self.config.smoothing
+        eye = torch.eye(segments, device=logits.device, dtype=logits.dtype)
+        target = eye * (1.0 - smoothing) + (1.0 - eye) * smoothing / (segments - 1)
+        if self.config.form == "cross_entropy":
+            return -(target * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+        return -torch.log((target * torch.softmax(logits, dim=-1)).sum(dim=-1)).mean()
 
 
 class ModalityAdversarialLoss:
@@ -205,7 +229,7 @@ LOSS_TERMS: dict[str, tuple[str, Callable[[LossConfig], LossTerm]]] = {
     "modality_adversarial": ("L_ad", lambda cfg: ModalityAdversarialLoss()),
     "contrastive": (
         "L_nce",
-        lambda cfg: SegmentContrastiveLoss(cfg.contrastive.temperature, cfg.contrastive.smoothing),
+        lambda cfg: SegmentContrastiveLoss(cfg.contrastive),
     ),
     "modality_separated": (
         "L_ms",

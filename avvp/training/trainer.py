@@ -7,6 +7,10 @@ the identity of the features and the decision rule), ``val_metrics.json`` (that 
 per epoch: losses, learning rate, timings, validation metrics), ``loss_gaps.jsonl`` and
 ``attention.json``/``attention.npz`` (diagnostics of :mod:`avvp.training.diagnostics`, attention on the
 validation split under the best model). Every file is replaced atomically.
+
+What is trained and how one step computes its loss come from :func:`avvp.training.procedures.build_procedure`
+(one parser with label procedures, or two for Co-teaching and JoCoR); the loop and the epoch logic here are
+the same for every procedure. With two networks each is validated every epoch and the better one is kept.
 """
 
 from __future__ import annotations
@@ -28,14 +32,15 @@ from tqdm import tqdm
 
 from avvp.data.dataset import Batch, SplitDataset, resolve_feature_sources
 from avvp.data.labels import read_dense_labels, read_weak_labels
-from avvp.device import autocast, resolve_device
+from avvp.device import resolve_device
 from avvp.errors import InputError
 from avvp.evaluation.metrics import llp_scores
 from avvp.feature_identity import sources_identity
 from avvp.inference import decide, predict_probabilities
 from avvp.io import atomic_path, write_json
-from avvp.models import ParserOutput, build_model
+from avvp.models import ParserOutput
 from avvp.training.checkpoints import (
+    cpu_state_dict,
     load_pretrained_encoder,
     load_weights,
     native_payload,
@@ -43,7 +48,6 @@ from avvp.training.checkpoints import (
     save_checkpoint,
 )
 from avvp.training.config import RunSettings, TrainConfig
-from avvp.training.denoising import LabelDenoising
 from avvp.training.diagnostics import (
     LossGapTracker,
     attention_distribution,
@@ -51,8 +55,9 @@ from avvp.training.diagnostics import (
     write_jsonl,
 )
 from avvp.training.gradient_modulation import GradientModulation
-from avvp.training.losses import Objective
 from avvp.training.optimisation import Optimisation, build_optimisation
+from avvp.training.procedures import SINGLE_NETWORK, build_procedure
+from avvp.training.steps import StepMonitors, TrainingStep, mean_values
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 20
@@ -111,59 +116,53 @@ def load_data(config: TrainConfig, kinds: tuple[str, ...]) -> tuple[SplitDataset
     return train_set, ValidationData(val_set, gt_audio, gt_visual)
 
 
-StepMonitors = dict[str, torch.Tensor]
-"""Scalars a procedure reports for one step (logged as epoch means beside the losses, never optimised)."""
 Modulation = Callable[[nn.Module, ParserOutput, Batch], StepMonitors]
-"""A gradient procedure run after the backward pass and before the update, on unscaled gradients."""
+"""A gradient procedure run after the backward pass and before the update, on unscaled gradients: it gets
+each network the step trained, with that network's output and batch."""
 
 
 def train_epoch(
     model: nn.Module,
     loader: torch.utils.data.DataLoader,
-    objective: Objective,
+    step_loss: TrainingStep,
     optimisation: Optimisation,
     mixed_precision: bool,
     desc: str,
     first_step: int = 0,
-    denoising: LabelDenoising | None = None,
     modulation: Modulation | None = None,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """One pass over ``loader``: ``objective(model(batch.features), batch)`` minimised step by step.
+    """One pass over ``loader``, minimising ``step_loss(model, batch, ...)`` step by step.
 
-    ``first_step`` is the 0-based global index of the epoch's first step. ``denoising`` removes labels from
-    each batch before its forward pass; ``modulation`` changes the gradients before each update. Returns
-    the epoch record (mean of each loss term, of each monitor and of the total ``loss``, ``steps``,
-    ``seconds``, ``data_seconds`` spent waiting for batches) and each such value per step ``(steps,)``.
-    Values stay on the device until the end of the epoch (no per-step synchronisation on CUDA, except for
-    the progress bar every :data:`PROGRESS_EVERY` steps).
+    ``first_step`` is the 0-based global index of the epoch's first step (the step sees its global index,
+    e.g. for a warm-up); ``modulation`` changes each trained network's gradients before each update (the
+    monitors of several networks are averaged). Returns the epoch record (mean of each logged term and of
+    the total ``loss``, ``steps``, ``seconds``, ``data_seconds`` spent waiting for batches) and each such
+    value per step ``(steps,)``. Values stay on the device until the end of the epoch (no per-step
+    synchronisation on CUDA, except for the progress bar every :data:`PROGRESS_EVERY` steps).
     """
     model.train()
     per_step: list[torch.Tensor] = []
-    names = ["loss", *objective.names]
+    names = ["loss"]
     data_seconds = 0.0
     start = tick = perf_counter()
     progress = tqdm(loader, desc=desc, unit="batch", disable=None, leave=False)
     for step, batch in enumerate(progress, start=1):
         data_seconds += perf_counter() - tick
         batch = batch.to(optimisation.device)
-        monitors: StepMonitors = {}
-        if denoising is not None:
-            batch, monitors = denoising(model, batch, first_step + step - 1, len(loader), mixed_precision)
-        with autocast(optimisation.device, mixed_precision):
-            output = model(batch.features)
-        total, terms = objective(output, batch)
+        result = step_loss(model, batch, first_step + step - 1, len(loader), mixed_precision)
         optimisation.optimizer.zero_grad(set_to_none=True)
-        optimisation.scaler.scale(total).backward()
+        optimisation.scaler.scale(result.total).backward()
+        terms = dict(result.terms)
         if modulation is not None:
             optimisation.scaler.unscale_(optimisation.optimizer)
-            monitors.update(modulation(model, output, batch))
+            terms.update(mean_values([modulation(*trained) for trained in result.trained]))
         optimisation.scaler.step(optimisation.optimizer)
         optimisation.scaler.update()
-        terms.update(monitors)
         names = ["loss", *terms]
-        per_step.append(torch.stack([total.detach(), *(value.detach() for value in terms.values())]).float())
+        total = result.total.detach()
+        per_step.append(torch.stack([total, *(value.detach() for value in terms.values())]).float())
         if step % PROGRESS_EVERY == 0:
-            progress.set_postfix(loss=f"{float(total.detach()):.4f}")
+            progress.set_postfix(loss=f"{float(total):.4f}")
         tick = perf_counter()
     values = torch.stack(per_step).cpu().numpy() if per_step else np.zeros((0, len(names)))
     step_losses = {name: values[:, i] for i, name in enumerate(names)}
@@ -217,28 +216,48 @@ def epoch_batches(
     )
 
 
-def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
-    """Train one model as ``config`` says; returns ``{"epoch", "score", "metrics"}`` of the best epoch.
+def validate_networks(
+    networks: dict[str, nn.Module], data: ValidationData, config: TrainConfig, device: torch.device
+) -> tuple[str, dict[str, dict[str, Any]], np.ndarray]:
+    """Validate every network; returns the name of the one with the best selection score (the first on
+    ties), every network's metrics by name, and the best one's audio-visual attention."""
+    metrics, attention = {}, {}
+    for name, network in networks.items():
+        metrics[name], attention[name] = validate(network, data, config, device)
+    selection = config.selection
+    best = max(
+        networks, key=lambda n: (metrics[n][selection.level][selection.metric], -list(networks).index(n))
+    )
+    return best, metrics, attention[best]
 
-    With ``resume``, continues from ``output_dir/last.pt`` (model, optimizer, schedule, RNG, history), so
-    an interrupted run ends with the same weights as an uninterrupted one on CPU.
+
+def start_encoders(config: TrainConfig, networks: dict[str, nn.Module]) -> None:
+    """Load ``pretrained_encoder`` into each network's input encoder (a warning when there is none to load)."""
+    for network in networks.values():
+        if config.pretrained_encoder is not None:
+            load_pretrained_encoder(config.pretrained_encoder, network.input_encoder)
+        elif network.input_encoder is not None:
+            log.warning("model.input_encoder has no pretrained_encoder: it starts from random weights")
+
+
+def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Train as ``config`` says; returns ``{"epoch", "score", "metrics"}`` of the best epoch (and, with two
+    networks, the ``network`` kept).
+
+    With ``resume``, continues from ``output_dir/last.pt`` (networks, optimizer, schedule, RNG, history), so
+    an interrupted run ends with the same weights as an uninterrupted one on CPU. With co-training, every
+    network is validated each epoch and ``best.pt`` holds the best network of the best epoch.
     """
     output_dir, state, device = start_run(config, resume, overwrite, RESUME_FREE_KEYS, "avvp train")
-    denoising = (  # its noise-ratio file is checked before the data are loaded
-        LabelDenoising(config.denoising, config.loss, device) if config.denoising is not None else None
-    )
-    model = build_model(config.model)
-    if config.pretrained_encoder is not None:
-        load_pretrained_encoder(config.pretrained_encoder, model.input_encoder)
-    elif model.input_encoder is not None:
-        log.warning("model.input_encoder has no pretrained_encoder: it starts from random weights")
-    train_set, val_data = load_data(config, model.feature_kinds)
+    procedure = build_procedure(config, device)  # the files it reads are checked before the data are loaded
+    networks = procedure.networks
+    start_encoders(config, networks)
+    train_set, val_data = load_data(config, procedure.feature_kinds)
     features = sources_identity(train_set.sources)
     decision = config.thresholds.model_dump(mode="json")
-    model.to(device)
+    model = procedure.module.to(device)
     mixed_precision = config.mixed_precision and device.type == "cuda"
     optimisation = build_optimisation(model.parameters(), config.optimizer, device, mixed_precision)
-    objective = Objective(config.loss)
     modulation = (
         GradientModulation(config.gradient_modulation) if config.gradient_modulation is not None else None
     )
@@ -249,7 +268,9 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     first_epoch = 1
     if state is not None:
         training = state["training"]
-        load_weights(output_dir / "last.pt", model, state["state_dict"])
+        saved = training.get("networks", {SINGLE_NETWORK: state["state_dict"]})
+        for name, network in networks.items():
+            load_weights(output_dir / "last.pt", network, saved[name])
         optimisation.load_state_dict(training)
         gaps.load_state_dict(training["loss_gaps"])
         history, gap_records, best = training["history"], training["loss_gap_records"], training["best"]
@@ -263,39 +284,46 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         record, step_losses = train_epoch(
             model,
             loader,
-            objective,
+            procedure.step,
             optimisation,
             mixed_precision,
             f"epoch {epoch}/{config.epochs}",
             first_step=(epoch - 1) * len(loader),
-            denoising=denoising,
             modulation=modulation,
         )
         optimisation.scheduler.step()
         start = perf_counter()
-        metrics, attention = validate(model, val_data, config, device)
+        chosen, validated, attention = validate_networks(networks, val_data, config, device)
+        metrics = validated[chosen]
         score = metrics[config.selection.level][config.selection.metric]
         record = {"epoch": epoch, "lr": lr, **record, "val_seconds": perf_counter() - start}
         record["val"] = {"segment": metrics["segment"], "event": metrics["event"]}
+        kept = {"network": chosen} if len(networks) > 1 else {}
+        if kept:
+            record["network"] = chosen
+            record["val_networks"] = {
+                n: {"segment": m["segment"], "event": m["event"]} for n, m in validated.items()
+            }
         history.append(record)
         gap_records.append(gaps.add_epoch(epoch, step_losses))
         log.info(
-            "epoch %d: loss %.4f (%s), val %s %.2f, %.1f s",
+            "epoch %d: loss %.4f (%s), val %s %.2f%s, %.1f s",
             epoch,
             record["loss"],
             ", ".join(f"{n} {record[n]:.4f}" for n in step_losses if n != "loss"),
             config.selection.name,
             score,
+            f" ({chosen} network)" if kept else "",
             record["seconds"],
         )
-        payload = native_payload(model, epoch, metrics, features, decision)
+        payload = native_payload(networks[chosen], epoch, metrics, features, decision)
         payload["config"] = config.model_dump(mode="json")
         if score >= best["score"]:
-            best = {"epoch": epoch, "score": score, "metrics": metrics}
+            best = {"epoch": epoch, "score": score, "metrics": metrics, **kept}
             save_checkpoint(output_dir / "best.pt", payload)
             write_json(
                 output_dir / "val_metrics.json",
-                {"epoch": epoch, "selection": config.selection.name, **metrics},
+                {"epoch": epoch, "selection": config.selection.name, **kept, **metrics},
             )
             write_attention(output_dir, attention_distribution(attention, config.attention_bins), "val")
         write_jsonl(output_dir / "history.jsonl", history)
@@ -307,6 +335,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
             "loss_gap_records": gap_records,
             "best": best,
         }
+        if len(networks) > 1:
+            payload["training"]["networks"] = {n: cpu_state_dict(network) for n, network in networks.items()}
         save_checkpoint(output_dir / "last.pt", payload)
     train_set.close()
     val_data.dataset.close()

@@ -24,6 +24,9 @@ PRETRAINING = RESULTS / "pretraining"
 DENOISING = RESULTS / "denoising"
 NOISE_ESTIMATORS = sorted({spec["noise_estimator"] for spec in config["experiments"].values() if spec.get("noise_estimator")})
 """Noise estimators some experiment's label denoising uses (none: no estimator jobs)."""
+REFINEMENT = RESULTS / "refinement"
+LABEL_REFINERS = sorted({spec["label_refiner"] for spec in config["experiments"].values() if spec.get("label_refiner")})
+"""Label refiners some experiment is trained after (none: no refinement jobs)."""
 PARSE = RESULTS / "parse"
 PARSE_PARTS = [str(i) for i in range(config["parse"]["jobs"])]
 FEATURES = DATA / "features" / "features.h5"
@@ -37,6 +40,7 @@ wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
     variant="uni|cross|multi",
     estimator="|".join(config["noise_estimators"]) or "no_estimator",
+    refiner="|".join(config["label_refiners"]) or "no_refiner",
     part=r"\d+",
 
 
@@ -52,16 +56,18 @@ def paper_methods(experiment):
     return as_list(config["experiments"][experiment]["paper_method"])
 
 
-def check_noise_estimators():
-    """Stop the workflow with one line when an experiment names a noise estimator that is not configured."""
-    for experiment, spec in config["experiments"].items():
-        estimator = spec.get("noise_estimator")
-        if estimator and estimator not in config["noise_estimators"]:
-            known = ", ".join(config["noise_estimators"]) or "none configured"
-            raise ValueError(f"config: experiment '{experiment}' names noise_estimator '{estimator}'; known: {known}")
+def check_stage_names():
+    """Stop the workflow with one line when an experiment names a noise estimator or a label refiner that is
+    not configured."""
+    for key, section in (("noise_estimator", "noise_estimators"), ("label_refiner", "label_refiners")):
+        for experiment, spec in config["experiments"].items():
+            name = spec.get(key)
+            if name and name not in config[section]:
+                known = ", ".join(config[section]) or "none configured"
+                raise ValueError(f"config: experiment '{experiment}' names {key} '{name}'; known: {known}")
 
 
-check_noise_estimators()
+check_stage_names()
 
 
 def check_reference():
@@ -141,24 +147,41 @@ def noise_ratios(experiment):
     return [noise_ratio_file(estimator)] if estimator else []
 
 
-def estimator_config(wildcards):
-    """The noise estimator's base 'avvp train' config file and the files it extends."""
-    return config_chain(config["noise_estimators"][wildcards.estimator]["config"])
+def stage_config(section, wildcard):
+    """Input function: the base 'avvp train' config (and the files it extends) of the model the stage named
+    by ``wildcard`` (an entry of ``section``) trains first: a noise estimator, a label refiner's base model."""
+    return lambda wildcards: config_chain(config[section][getattr(wildcards, wildcard)]["config"])
 
 
-def estimator_settings(estimator, base):
-    """The 'avvp train' config of a noise estimator: its base file, the shared settings, its own, the
-    workflow's annotations folder and splits."""
+def stage_settings(section, name, base):
+    """The 'avvp train' config of the model stage ``name`` of ``section`` trains first: its base file, the
+    shared settings, its own, the workflow's annotations folder and splits."""
     settings = deep_merge(read_config_file(base[0]), config["training"])
-    settings = deep_merge(settings, config["noise_estimators"][estimator].get("train", {}))
+    settings = deep_merge(settings, config[section][name].get("train", {}))
     return deep_merge(settings, split_settings())
 
 
-def noise_threshold_options(wildcards):
-    """The thresholds of 'avvp estimate-noise' an estimator configures ('--audio-threshold A', ...)."""
-    spec = config["noise_estimators"][wildcards.estimator]
-    names = [name for name in ("audio_threshold", "visual_threshold") if name in spec]
-    return [arg for name in names for arg in (f"--{name.replace('_', '-')}", str(spec[name]))]
+def stage_options(section, wildcard, names):
+    """Input function: the options of a stage's command that its entry of ``section`` (named by
+    ``wildcard``) sets, e.g. '--audio-threshold 0.6' for ``audio_threshold``."""
+
+    def options(wildcards):
+        spec = config[section][getattr(wildcards, wildcard)]
+        given = [name for name in names if name in spec]
+        return [arg for name in given for arg in (f"--{name.replace('_', '-')}", str(spec[name]))]
+
+    return options
+
+
+def refined_label_file(refiner):
+    """The refined_labels.npz of a label refiner (written by rule refine_labels)."""
+    return REFINEMENT / refiner / "refined_labels.npz"
+
+
+def refined_labels(experiment):
+    """The refined_labels.npz an experiment is trained on, or nothing."""
+    refiner = config["experiments"][experiment].get("label_refiner")
+    return [refined_label_file(refiner)] if refiner else []
 
 
 def split_settings():
@@ -176,14 +199,18 @@ def pretrain_settings(variant):
 def train_settings(experiment, base):
     """The 'avvp train' config of one experiment: its base file, the shared settings, its own, the
     workflow's annotations folder (features and output folder are given on the command line), for an
-    experiment on a pretrained encoder, that encoder's file and sizes, and for a denoised one, its noise
-    ratios."""
+    experiment on a pretrained encoder, that encoder's file and sizes, for one that names a noise estimator,
+    its noise ratios (for denoising, or the forget rates of co-training), and for one that names a label
+    refiner, its refined labels."""
     settings = read_config_file(base[0]) if base else {}
     settings = deep_merge(settings, config["training"])
     settings = deep_merge(settings, config["experiments"][experiment].get("train", {}))
     settings = deep_merge(settings, split_settings())
     for ratios in noise_ratios(experiment):
-        settings = deep_merge(settings, {"denoising": {"noise_ratios": str(ratios)}})
+        procedure = "co_training" if settings.get("co_training") else "denoising"
+        settings = deep_merge(settings, {procedure: {"noise_ratios": str(ratios)}})
+    for refined in refined_labels(experiment):
+        settings = deep_merge(settings, {"refined_labels": str(refined)})
     for encoder in pretrained_encoder(experiment):
         variant = config["experiments"][experiment]["pretraining"]
         sizes = pretrain_settings(variant).get("encoder", {})
@@ -241,6 +268,16 @@ def report_denoising_inputs(wildcards):
 def report_denoising_options(wildcards):
     """'--noise-ratios ESTIMATOR FILE ...' of 'avvp report', or nothing."""
     return [arg for estimator in NOISE_ESTIMATORS for arg in ("--noise-ratios", estimator, str(noise_ratio_file(estimator)))]
+
+
+def report_refinement_inputs(wildcards):
+    """The refined-label files the report shows (none without label refinement)."""
+    return [refined_label_file(refiner) for refiner in LABEL_REFINERS]
+
+
+def report_refinement_options(wildcards):
+    """'--refined-labels REFINER FILE ...' of 'avvp report', or nothing."""
+    return [arg for refiner in LABEL_REFINERS for arg in ("--refined-labels", refiner, str(refined_label_file(refiner)))]
 
 
 def parse_videos():

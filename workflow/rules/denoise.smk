@@ -5,7 +5,7 @@
 
 rule noise_estimator_config:
     input:
-        estimator_config,
+        stage_config("noise_estimators", "estimator"),
     output:
         DENOISING / "{estimator}.yaml",
     params:
@@ -14,7 +14,7 @@ rule noise_estimator_config:
     log:
         LOGS / "noise_estimator_config" / "{estimator}.log",
     run:
-        write_yaml(output[0], estimator_settings(wildcards.estimator, input))
+        write_yaml(output[0], stage_settings("noise_estimators", wildcards.estimator, input))
         Path(log[0]).write_text(f"wrote {output[0]}\n", encoding="utf-8")
 
 
@@ -44,7 +44,7 @@ rule estimate_noise:
     output:
         noise_ratio_file("{estimator}"),
     params:
-        thresholds=noise_threshold_options,
+        thresholds=stage_options("noise_estimators", "estimator", ("audio_threshold", "visual_threshold")),
     log:
         LOGS / "estimate_noise" / "{estimator}.log",
     benchmark:

@@ -21,6 +21,7 @@ rule train:
         config=RESULTS / "train" / "{experiment}.yaml",
         encoder=lambda wildcards: pretrained_encoder(wildcards.experiment),
         noise_ratios=lambda wildcards: noise_ratios(wildcards.experiment),
+        refined_labels=lambda wildcards: refined_labels(wildcards.experiment),
         features=MODEL_FEATURES,
         splits=[available_split("train"), available_split("val")],
         labels=[annotation(GT_AUDIO), annotation(GT_VISUAL)],
