@@ -246,3 +246,34 @@ def test_a_misspelled_annotations_folder_is_named(checkout, tmp_path):
     assert done.returncode != 0
     assert f"annotations_dir '{tmp_path}/anotations' does not exist" in done.stdout + done.stderr
     assert f"avvp fetch-annotations --dest {tmp_path}/anotations" in done.stdout + done.stderr
+
+
+def _reversed_keys(value):
+    """``value`` with the keys of every mapping in reverse order (lists unchanged)."""
+    if isinstance(value, dict):
+        return {key: _reversed_keys(value[key]) for key in reversed(list(value))}
+    return value
+
+
+def test_reordering_the_keys_of_an_unchanged_config_reruns_nothing(tmp_path):
+    checkout = fresh_checkout(tmp_path)
+    demo = yaml.safe_load((checkout / "config" / "config.yaml").read_text())
+    demo["demo"].update(num_train=4, num_val=2, num_test=2, frame_size=32)  # a cheap make_demo
+    (checkout / "small.yaml").write_text(yaml.safe_dump(demo, sort_keys=False))
+    (checkout / "reordered.yaml").write_text(yaml.safe_dump(_reversed_keys(demo), sort_keys=False))
+    # one job of every rule whose params are config mappings
+    targets = [
+        "data/demo/videos", "results/demo/train/han.yaml", "results/demo/denoising/jomold.yaml",
+        "results/demo/refinement/ma.yaml", "results/demo/pretraining/uni.yaml",
+    ]  # fmt: skip
+    done = snakemake(checkout, "--configfile", "small.yaml", "--", *targets)
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = snakemake(checkout, "-n", "--configfile", "reordered.yaml", "--", *targets)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]
+    demo["training"]["epochs"] += 1  # a real change is still seen
+    (checkout / "changed.yaml").write_text(yaml.safe_dump(_reversed_keys(demo), sort_keys=False))
+    changed = snakemake(checkout, "-n", "--configfile", "changed.yaml", "--", *targets)
+    assert job_counts(changed.stdout) == {
+        "train_config": 1, "noise_estimator_config": 1, "label_refiner_config": 1, "total": 3
+    }  # fmt: skip

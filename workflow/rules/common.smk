@@ -44,6 +44,17 @@ wildcard_constraints:
     part=r"\d+",
 
 
+def canonical(value):
+    """``value`` with the keys of every mapping in it sorted (lists keep their order): a rule's params, so
+    that reordering the keys of an unchanged config does not look like a change to Snakemake (it compares
+    the repr of params)."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
 def as_list(value):
     """A config value that is null, one string or a list of strings, as a list."""
     if value is None:

@@ -9,8 +9,8 @@ rule noise_estimator_config:
     output:
         DENOISING / "{estimator}.yaml",
     params:
-        training=config["training"],
-        estimator=lambda wildcards: config["noise_estimators"][wildcards.estimator],
+        training=canonical(config["training"]),
+        estimator=lambda wildcards: canonical(config["noise_estimators"][wildcards.estimator]),
     log:
         LOGS / "noise_estimator_config" / "{estimator}.log",
     run:

@@ -8,7 +8,7 @@ if config["dataset"] == "demo":
             annotations=[annotation(name) for name in ANNOTATION_ROWS],
         params:
             output=DATA,
-            demo=config["demo"],
+            demo=canonical(config["demo"]),
         log:
             LOGS / "make_demo.log",
         conda:

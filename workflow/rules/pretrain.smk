@@ -28,7 +28,7 @@ rule pretrain_config:
     output:
         PRETRAINING / "{variant}.yaml",
     params:
-        pretraining=config["pretraining"]["settings"],
+        pretraining=canonical(config["pretraining"]["settings"]),
     log:
         LOGS / "pretrain_config" / "{variant}.log",
     run:

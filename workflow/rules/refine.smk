@@ -9,8 +9,8 @@ rule label_refiner_config:
     output:
         REFINEMENT / "{refiner}.yaml",
     params:
-        training=config["training"],
-        refiner=lambda wildcards: config["label_refiners"][wildcards.refiner],
+        training=canonical(config["training"]),
+        refiner=lambda wildcards: canonical(config["label_refiners"][wildcards.refiner]),
     log:
         LOGS / "label_refiner_config" / "{refiner}.log",
     run:

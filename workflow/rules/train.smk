@@ -7,8 +7,8 @@ rule train_config:
     output:
         RESULTS / "train" / "{experiment}.yaml",
     params:
-        training=config["training"],
-        experiment=lambda wildcards: config["experiments"][wildcards.experiment],
+        training=canonical(config["training"]),
+        experiment=lambda wildcards: canonical(config["experiments"][wildcards.experiment]),
     log:
         LOGS / "train_config" / "{experiment}.log",
     run:
