@@ -469,7 +469,8 @@ CASES = [
          "integer; model.hedas: unknown key (check its spelling and nesting)",
          _write("c.yaml", "batch_size: sixteen\nmodel: {hedas: 2}\n"), ("run/config.yaml",)),
     Case("train-heads-do-not-divide-d-model", train("{features}", "{ann}", "--set", "model.num_heads=3"),
-         "resources/configs/han.yaml: invalid config: model: num_heads 3 does not divide d_model 16",
+         "--set model.d_model=16, --set model.num_heads=3: invalid config (over resources/configs/han.yaml): "
+         "model: num_heads 3 does not divide d_model 16",
          earlier=("run/config.yaml",)),
     Case("train-missing-feature-rows", train("{features}", "{t}/ann"),
          "{features}: 1 clip(s) have no 'vggish' features: zz000000001_0_10",
@@ -586,8 +587,11 @@ CASES = [
          earlier=("run/config.yaml",)),
     Case("pretrain-unknown-loss-variant",
          (*PRETRAIN, "--output-dir", "{t}/run", "--graphs", "{ws}/graphs.h5", "--set", "loss.variant=both"),
-         "resources/configs/pretraining/avg.yaml: invalid config: loss.variant: Input should be 'uni', 'cross' or "
-         "'multi'", earlier=("run/config.yaml",)),
+         "--set loss.variant=both: invalid config (over resources/configs/pretraining/avg.yaml): loss.variant: "
+         "Input should be 'uni', 'cross' or 'multi'", earlier=("run/config.yaml",)),
+    Case("train-epochs-option-out-of-range", train("{features}", "{ann}", "--epochs", "0"),
+         "--epochs 0: invalid config (over resources/configs/han.yaml): epochs: Input should be greater than 0",
+         earlier=("run/config.yaml",)),
     Case("pretrain-config-not-utf8",
          ("pretrain", "--config", "{t}/c.yaml", "--features", "{features}", "--output-dir", "{t}/run"),
          "{t}/c.yaml: line 3 is not UTF-8 text (save the file as UTF-8)", _write("c.yaml", LATIN1),

@@ -277,3 +277,30 @@ def test_reordering_the_keys_of_an_unchanged_config_reruns_nothing(tmp_path):
     assert job_counts(changed.stdout) == {
         "train_config": 1, "noise_estimator_config": 1, "label_refiner_config": 1, "total": 3
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("overlay", "message"),
+    [
+        ({"training": {"model": {"audio_agregation": "cross"}}},
+         "config: experiment 'han': invalid config: model.audio_agregation: unknown key"),
+        ({"experiments": {"ma": {"train": {"epochs": "ten"}}}},
+         "config: experiment 'ma': invalid config: epochs: Input should be a valid integer"),
+        ({"noise_estimators": {"jomold": {"train": {"optimizer": {"lr": "fast"}}}}},
+         "config: noise_estimators.jomold: invalid config: optimizer.lr: Input should be a valid number"),
+        ({"label_refiners": {"ma": {"train": {"batch_size": 0}}}},
+         "config: label_refiners.ma: invalid config: batch_size: Input should be greater than 0"),
+        ({"pretraining": {"settings": {"epohcs": 3}}},
+         "config: pretraining variant 'uni': invalid config: epohcs: unknown key"),
+        ({"experiments": {"han": {"config": "resources/configs/nope.yaml"}}},
+         "config: experiment 'han': resources/configs/nope.yaml: config file not found"),
+    ],
+    ids=["typo-in-training", "wrong-type-in-experiment", "estimator", "refiner", "pretraining", "missing-file"],
+)  # fmt: skip
+def test_training_configs_are_validated_when_the_workflow_starts(checkout, overlay, message):
+    (checkout / "bad_training.yaml").write_text(yaml.safe_dump(overlay))
+    done = snakemake(checkout, "-n", "--configfile", "config/config.yaml", "bad_training.yaml")
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert message in output, output[-2000:]
+    assert "Building DAG" not in output and "InputFunctionException" not in output

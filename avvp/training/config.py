@@ -205,15 +205,61 @@ class TrainConfig(RunSettings):
         return self.annotations_dir / DEFAULT_SPLIT_FILES[split]
 
 
-def _format_errors(source: str, err: ValidationError) -> str:
-    lines = []
+COMMAND_LINE_OPTIONS = (
+    "features",
+    "output_dir",
+    "epochs",
+    "device",
+    "threads",
+    "annotations_dir",
+    "deterministic",
+)
+"""Config keys that 'avvp train' and 'avvp pretrain' also take as an option of their own (``--epochs``, ...)."""
+
+
+def _option(key: str, value: Any) -> str:
+    """How an override was given on the command line: ``--set model.num_heads=3`` or ``--epochs 0``."""
+    if key in COMMAND_LINE_OPTIONS:
+        return f"--{key.replace('_', '-')} {value}"
+    return f"--set {key}={value}"
+
+
+def _overrides_of(where: str, message: str, overrides: dict[str, Any]) -> list[str]:
+    """The overrides at fault in the problem ``message`` at dotted path ``where``: those that set it or a
+    mapping around it, and those that set a key inside it which the message names (a check of a whole
+    section, e.g. ``model: num_heads 3 does not divide d_model 512``)."""
+    return [
+        _option(key, value)
+        for key, value in overrides.items()
+        if key == where
+        or where.startswith(f"{key}.")
+        or (key.startswith(f"{where}.") and key.rsplit(".", 1)[-1] in message)
+    ]
+
+
+def _format_errors(source: str, err: ValidationError, overrides: dict[str, Any]) -> str:
+    """One line naming every problem; led by the command-line overrides when they set every key at fault
+    (the file is then named in brackets), else by ``source``."""
+    lines, options = [], []
     for problem in err.errors():
         where = ".".join(str(p) for p in problem["loc"]) or "(top level)"
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             message = "unknown key (check its spelling and nesting)"
         lines.append(f"{where}: {message}")
+        options.append(_overrides_of(where, message, overrides))
+    if all(options):
+        given = ", ".join(dict.fromkeys(option for found in options for option in found))
+        return f"{given}: invalid config (over {source}): " + "; ".join(lines)
     return f"{source}: invalid config: " + "; ".join(lines)
+
+
+def validate_settings(schema: type[ConfigModel], raw: dict[str, Any], source: str) -> ConfigModel:
+    """``raw`` settings validated as ``schema``; :class:`InputError` naming ``source`` and every problem."""
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as err:
+        raise InputError(_format_errors(source, err, {})) from None
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -247,7 +293,8 @@ def load_validated(
     """Read a YAML config and validate it as ``schema``; ``overrides`` maps dotted keys to values applied first.
 
     The file may build on another (``extends: han.yaml``, relative to its folder). ``path=None`` starts
-    from the defaults. Raises :class:`InputError` naming the file and every problem.
+    from the defaults. Raises :class:`InputError` naming every problem and the file, or the overrides
+    (``--set KEY=VALUE``) when they set the keys at fault.
     """
     source = str(path) if path is not None else "config"
     raw = read_config_file(path) if path is not None else {}
@@ -256,7 +303,7 @@ def load_validated(
     try:
         return schema.model_validate(raw)
     except ValidationError as err:
-        raise InputError(_format_errors(source, err)) from None
+        raise InputError(_format_errors(source, err, overrides or {})) from None
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:

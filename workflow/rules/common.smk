@@ -229,6 +229,37 @@ def train_settings(experiment, base):
     return settings
 
 
+def check_training_configs():
+    """Stop the workflow with one line naming the experiment (or stage) and the key when a training config it
+    would write is invalid (a typo, a wrong type) or a base config file is missing: when the workflow starts,
+    not after the data are made. Checks every experiment's 'avvp train' config, those of the noise estimators
+    and label refiners some experiment uses, and the 'avvp pretrain' config of each pretraining variant, with
+    the models 'avvp train' and 'avvp pretrain' validate them with."""
+    from types import SimpleNamespace
+
+    from avvp.errors import InputError
+    from avvp.pretraining.config import PretrainConfig
+    from avvp.training.config import TrainConfig, validate_settings
+
+    stages = [("noise_estimators", "estimator", name) for name in NOISE_ESTIMATORS]
+    stages += [("label_refiners", "refiner", name) for name in LABEL_REFINERS]
+    checks = [
+        *((f"experiment '{e}'", TrainConfig, lambda e=e: train_settings(e, base_train_config(SimpleNamespace(experiment=e)))) for e in EXPERIMENTS),
+        *((f"{section}.{n}", TrainConfig, lambda s=section, w=wildcard, n=n: stage_settings(s, n, stage_config(s, w)(SimpleNamespace(**{w: n})))) for section, wildcard, n in stages),
+        *((f"pretraining variant '{v}'", PretrainConfig, lambda v=v: pretrain_settings(v)) for v in PRETRAINING_VARIANTS),
+    ]
+    for source, schema, settings in checks:
+        try:
+            validate_settings(schema, settings(), f"config: {source}")
+        except InputError as err:
+            message = str(err)
+            raise ValueError(message if message.startswith("config: ") else f"config: {source}: {message}") from None
+
+
+if workflow.is_main_process:  # not again in every cluster job: the models import torch
+    check_training_configs()
+
+
 def graph_threshold_options(wildcards):
     """'--visual-threshold/--visual-quantile' and '--audio-...' options of 'avvp build-graphs'."""
     graphs, options = config["pretraining"]["graphs"], []
