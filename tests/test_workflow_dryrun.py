@@ -127,7 +127,7 @@ def test_paper_methods_of_any_paper_and_a_paper_filter_reach_the_report(checkout
 def test_the_modules_the_workflow_imports_when_it_parses_are_light():
     heavy = ("torch", "h5py", "matplotlib", "numpy")
     # those of common.smk
-    modules = "avvp.config_files, avvp.data.annotations, avvp.preparation.shard_names, avvp.reports.reference"
+    modules = "avvp.config_files, avvp.data.annotations, avvp.io, avvp.preparation.shard_names, avvp.reports.reference"
     code = f"import sys, {modules}; print([m for m in {heavy!r} if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
@@ -304,3 +304,12 @@ def test_training_configs_are_validated_when_the_workflow_starts(checkout, overl
     output = done.stdout + done.stderr
     assert message in output, output[-2000:]
     assert "Building DAG" not in output and "InputFunctionException" not in output
+
+
+def test_more_shards_than_clips_are_refused_when_the_workflow_starts(checkout, llp_dir):
+    demo = snakemake(checkout, "-n", "--config", "shards=121")  # the demo has 72 + 24 + 24 clips
+    assert demo.returncode != 0
+    assert "config: shards: 121 shards for only 120 clips: use at most 120" in demo.stdout + demo.stderr
+    assert snakemake(checkout, "-n", "--config", "shards=120").returncode == 0
+    many = llp(checkout, llp_dir, "-n", config=["shards=20000"])
+    assert "config: shards: 20000 shards for only 11849 clips: use at most 11849" in many.stdout + many.stderr

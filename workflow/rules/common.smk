@@ -1,14 +1,16 @@
 # Paths and input functions shared by the rules. Kept cheap: every cluster job re-parses this file.
-# Parse-time imports are PyYAML and four light avvp modules (standard library and PyYAML only, tested in
+# Parse-time imports are PyYAML and five light avvp modules (standard library and PyYAML only, tested in
 # tests/test_workflow_dryrun.py), so that file names, config merging and the paper-method check are defined
 # once for the package and the workflow. The process running Snakemake therefore needs the avvp package
 # (pip install -e .), also with --software-deployment-method conda, where the rules' own jobs run in the
-# conda environment of workflow/envs/avvp.yaml.
+# conda environment of workflow/envs/avvp.yaml. The main Snakemake process alone also imports the training
+# config models (torch under them) to check every training config when the workflow starts.
 
 import yaml
 
 from avvp.config_files import config_chain, deep_merge, read_config_file
-from avvp.data.annotations import ANNOTATION_ROWS, FULL_DATASET, GT_AUDIO, GT_VISUAL, SPLIT_FILES
+from avvp.data.annotations import ANNOTATION_ROWS, FULL_DATASET, GT_AUDIO, GT_VISUAL, SPLIT_FILES, count_rows
+from avvp.io import read_text
 from avvp.preparation.shard_names import SHARD_PATTERN, shard_names
 from avvp.reports.reference import read_reference
 
@@ -112,6 +114,32 @@ def annotations_dir():
 def annotation(name):
     """Path of one annotation file."""
     return annotations_dir() / name
+
+
+def known_clip_count():
+    """How many clips the shards can hold at most, when known before any job runs: the demo's clip counts, or
+    the rows of LLP's full clip list (when the file is there) plus the lines of pretraining.extra_clips (an
+    upper bound: 'avvp shard' drops extra clips that are labelled ones). None when not known yet."""
+    if config["dataset"] == "demo":
+        return sum(config["demo"][f"num_{split}"] for split in SPLIT_FILES)
+    clips = annotation(FULL_DATASET)
+    if not clips.is_file():
+        return None
+    extra = Path(config["pretraining"]["extra_clips"] or "")
+    lines = read_text(extra).splitlines() if extra.is_file() else []
+    return count_rows(clips) + sum(1 for line in lines if line.strip() and not line.strip().startswith("#"))
+
+
+def check_shard_count():
+    """Stop the workflow with one line when config ``shards`` exceeds the clips there are (a shard would be
+    empty), where their number is known when the workflow starts."""
+    clips = known_clip_count()
+    if clips is not None and config["shards"] > clips:
+        raise ValueError(f"config: shards: {config['shards']} shards for only {clips} clips: use at most {clips}")
+
+
+if config["features"]["source"] == "extract":  # imported features are not sharded
+    check_shard_count()
 
 
 def available_split(split):
