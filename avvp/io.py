@@ -21,9 +21,14 @@ from typing import Any
 from avvp.errors import InputError
 
 log = logging.getLogger(__name__)
-_FIELD_BREAKS = re.compile(r"[\t\r\n]+")
+FIELD_BREAKS = re.compile(r"[\t\r\n]+")
+"""Characters that would break a field of a TSV or CSV row (:func:`write_tsv` turns them into spaces)."""
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv")
 """File suffixes taken for videos (downloads, local copies, extraction and parsing inputs)."""
+AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".m4a", ".aac", ".ogg", ".opus", ".wma")
+"""File suffixes of audio files: media given to 'avvp extract' (its audio features), never list files."""
+_MEDIA_SIGNATURES = (b"RIFF", b"ID3", b"fLaC", b"OggS", b"\x1a\x45\xdf\xa3", b"FLV", b"\x30\x26\xb2\x75")
+"""First bytes of media containers: WAV/AVI, MP3 with tags, FLAC, Ogg, Matroska/WebM, FLV, ASF (WMA/WMV)."""
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -141,7 +146,7 @@ def write_tsv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[o
     with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(header)
-        writer.writerows([_FIELD_BREAKS.sub(" ", str(field)) for field in row] for row in rows)
+        writer.writerows([FIELD_BREAKS.sub(" ", str(field)) for field in row] for row in rows)
 
 
 def read_tsv(path: str | Path, header: Sequence[str], what: str) -> list[dict[str, str]]:
@@ -156,12 +161,25 @@ def read_tsv(path: str | Path, header: Sequence[str], what: str) -> list[dict[st
     return list(reader)
 
 
+def is_media_file(path: str | Path) -> bool:
+    """Whether ``path`` is a video or audio file rather than a text file: by its suffix, else by its first
+    bytes (a container's signature, an MPEG-4 ``ftyp`` box, or an MPEG audio frame header)."""
+    path = Path(path)
+    if path.suffix.lower() in VIDEO_SUFFIXES + AUDIO_SUFFIXES:
+        return True
+    with path.open("rb") as handle:
+        head = handle.read(12)
+    mpeg_audio = len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0  # never the start of UTF-8 text
+    return head.startswith(_MEDIA_SIGNATURES) or head[4:8] == b"ftyp" or mpeg_audio
+
+
 def read_text(path: str | Path) -> str:
-    """The UTF-8 text of ``path``; :class:`InputError` naming the file and the first line that is not UTF-8."""
+    """The UTF-8 text of ``path`` without a leading byte-order mark (as Excel's "CSV UTF-8" writes);
+    :class:`InputError` naming the file and the first line that is not UTF-8."""
     path = Path(path)
     data = path.read_bytes()
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise InputError(f"{path}: line {line} is not UTF-8 text (save the file as UTF-8)") from None

@@ -26,7 +26,7 @@ from avvp.data.features import FeatureStoreError, FeatureStoreWriter
 from avvp.data.labels import parse_clip_name
 from avvp.device import autocast, available_cores
 from avvp.errors import InputError, first_items
-from avvp.io import VIDEO_SUFFIXES, read_text, read_tsv, write_tsv
+from avvp.io import FIELD_BREAKS, VIDEO_SUFFIXES, is_media_file, read_text, read_tsv, write_tsv
 from extractors.decoding import load_audio, load_frames
 from extractors.networks import AUDIO, VIDEO, FeatureNetwork
 
@@ -58,14 +58,14 @@ def manifest_path(shard: str | Path) -> Path:
 
 
 def list_videos(source: str | Path) -> list[Path]:
-    """Clips to extract: the video files of a directory (sorted), one video file, or the paths listed in a
-    text file (one per line; blank lines and ``#`` comments skipped; relative paths are relative to the
-    current directory). Raises :class:`InputError` when ``source`` is missing or empty, or two clips share
-    an id."""
+    """Clips to extract: the video files of a directory (sorted), one video or audio file (known by its
+    suffix or its first bytes), or the paths listed in a text file (one per line; blank lines and ``#``
+    comments skipped; relative paths are relative to the current directory). Raises :class:`InputError` when
+    ``source`` is missing or empty, or two clips share an id."""
     source = Path(source)
     if source.is_dir():
         videos = sorted(p for p in source.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
-    elif source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
+    elif source.is_file() and is_media_file(source):
         videos = [source]
     elif source.is_file():
         lines = read_text(source).splitlines()
@@ -74,14 +74,21 @@ def list_videos(source: str | Path) -> list[Path]:
         raise InputError(f"{source}: no such directory or list file")
     if not videos:
         raise InputError(f"{source}: no video files (looked for {', '.join(VIDEO_SUFFIXES)})")
-    check_unique_stems(videos, f"{source}: ")
+    check_clip_ids(videos, f"{source}: ")
     return videos
 
 
-def check_unique_stems(videos: Sequence[Path], where: str = "") -> None:
-    """Raise :class:`InputError` (prefixed by ``where``) when two videos share a file stem (their clip id)."""
+def check_clip_ids(videos: Sequence[Path], where: str = "") -> None:
+    """Raise :class:`InputError` (prefixed by ``where``) when a video's file name holds a tab or line break
+    (its stem, the clip id, could not be kept alike in the CSV and TSV rows and the HDF5 ids), or two videos
+    share a file stem."""
     seen: dict[str, Path] = {}
     for video in videos:
+        if FIELD_BREAKS.search(video.name):
+            raise InputError(
+                f"{where}{str(video)!r}: the file name holds a tab or line break, which the clip id in CSV "
+                "files and feature stores cannot keep; rename the file"
+            )
         if video.stem in seen:
             raise InputError(
                 f"{where}clips {seen[video.stem]} and {video} have the same video id {video.stem}"

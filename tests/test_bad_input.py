@@ -601,6 +601,11 @@ CASES = [
          ("parse", "{ws}/clip.mp4", "--checkpoint", "{ws}/parse.pt", "--output-dir", "{t}/out", "--device", "cpu"),
          "{ws}/parse.pt: the 'resnet152' features differ from those the model was trained on: fps: 4 in the "
          "checkpoint vs 8.0 in the parse networks", earlier=("out/clip.json",)),
+    Case("parse-line-break-in-a-file-name",
+         ("parse", "{t}/clips", "--checkpoint", "{ws}/parse.pt", "--output-dir", "{t}/out", "--device", "cpu"),
+         "{t}/clips: '{t}/clips/two\\nlines.mp4': the file name holds a tab or line break, which the clip id in "
+         "CSV files and feature stores cannot keep; rename the file", _clip_copy("clips/two\nlines.mp4"),
+         ("out/pred_audio.csv",)),
     Case("parse-checkpoint-missing",
          ("parse", "{ws}/clip.mp4", "--checkpoint", "{t}/missing.pt", "--output-dir", "{t}/out", "--device", "cpu"),
          "{t}/missing.pt: checkpoint not found", earlier=("out/clip.json",)),

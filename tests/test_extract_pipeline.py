@@ -131,6 +131,58 @@ def test_list_file_input(clip_dir, tmp_path):
     assert "notes" not in [p.stem for p in list_videos(clip_dir)]
 
 
+def _write_wav(path, seconds: float = 10.0, rate: int = 16000):
+    """A mono 16-bit WAV file of a 440 Hz tone."""
+    import wave
+
+    samples = (3000 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate)).astype("<i2")
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(samples.tobytes())
+    return path
+
+
+def test_an_audio_file_is_a_clip_not_a_list_file(tmp_path):
+    wav = _write_wav(tmp_path / "tone.wav", seconds=0.1)
+    assert list_videos(wav) == [wav]
+    unnamed = tmp_path / "tone.dat"  # no known suffix: the RIFF signature says it is media
+    unnamed.write_bytes(wav.read_bytes())
+    assert list_videos(unnamed) == [unnamed]
+    mp3_frame = tmp_path / "frame.bin"  # an MPEG audio frame header, no ID3 tag
+    mp3_frame.write_bytes(b"\xff\xfb\x90\x64" + bytes(100))
+    assert list_videos(mp3_frame) == [mp3_frame]
+    listing = tmp_path / "clips.list"  # text without a known suffix is still a list file
+    listing.write_text(f"{wav}\n")
+    assert list_videos(listing) == [wav]
+
+
+def test_extract_takes_the_audio_features_of_an_audio_file(tmp_path):
+    wav = _write_wav(tmp_path / "abcdefghijk_0_10.wav")
+    output = tmp_path / "audio.h5"
+    argv = ["extract", "--videos", str(wav), "--kinds", "vggish", "--output", str(output)]
+    assert main([*argv, "--weights", "random", "--device", "cpu", "--workers", "0", "--no-progress"]) == 0
+    with FeatureStore(output) as store:
+        assert store.video_ids("vggish") == ["abcdefghijk_0_10"]
+
+
+def test_a_byte_order_mark_does_not_drop_the_first_clip_of_a_list(clip_dir, tmp_path):
+    listing = tmp_path / "clips.txt"
+    listing.write_text(f"\ufeff{clip_dir / 'short.mp4'}\n{clip_dir / 'tiny.mp4'}\n", encoding="utf-8")
+    assert list_videos(listing) == [clip_dir / "short.mp4", clip_dir / "tiny.mp4"]
+
+
+def test_a_line_break_or_tab_in_a_file_name_is_refused_in_one_line(clip_dir, tmp_path):
+    for name in ("two\nlines.mp4", "a\ttab.mp4", "cr\r.mp4"):
+        folder = tmp_path / f"f{len(name)}{name[-5]}"
+        folder.mkdir()
+        (folder / name).write_bytes((clip_dir / "short.mp4").read_bytes())
+        with pytest.raises(InputError, match="the file name holds a tab or line break") as raised:
+            list_videos(folder)
+        assert "\n" not in str(raised.value) and repr(str(folder / name)) in str(raised.value)
+
+
 @pytest.fixture(scope="module")
 def small_networks():
     options = NetworkOptions(weights=dict.fromkeys(KINDS, "random"), image_size=16, clip_size=16)

@@ -137,3 +137,20 @@ def test_weak_labels_round_trip(tmp_path: Path):
     assert path.read_text().splitlines()[1] == "abcdefghij0_0_10\tSpeech,Dog"
     read = read_weak_labels(path)
     assert read.video_ids == ids and np.array_equal(read.labels, labels)
+
+
+BOM = "\ufeff"
+"""The UTF-8 byte-order mark that Excel's "CSV UTF-8" puts before the header."""
+
+
+def test_a_byte_order_mark_before_the_header_is_accepted(tmp_path: Path):
+    weak = "filename\tevent_labels\nabcdefghij0_0_10\tDog,Speech\n"
+    plain, marked = write(tmp_path, weak, "plain.csv"), write(tmp_path, BOM + weak, "marked.csv")
+    assert marked.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert read_weak_labels(marked).video_ids == read_weak_labels(plain).video_ids == ["abcdefghij0_0_10"]
+    assert np.array_equal(read_weak_labels(marked).labels, read_weak_labels(plain).labels)
+    # a label or prediction file
+    events = "filename\tonset\toffset\tevent_labels\nabcdefghij0_0_10\t2\t5\tDog\n"
+    marked_events = write(tmp_path, BOM + events, "events.csv")
+    assert read_event_rows(marked_events) == [EventRow("abcdefghij0_0_10", 2, 5, "Dog")]
+    assert read_dense_labels(marked_events, ["abcdefghij0_0_10"]).sum() == 3

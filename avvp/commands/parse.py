@@ -63,13 +63,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def _videos(sources: list[Path]) -> list[Path]:
     """The video files named directly, in folders, or in list files; stems must be unique (output names)."""
-    from extractors.pipeline import check_unique_stems, list_videos
+    from extractors.pipeline import check_clip_ids, list_videos
 
     videos: list[Path] = []
     for source in sources:
         is_list = source.is_file() and source.suffix.lower() in (".txt", ".lst")
         videos += list_videos(source) if source.is_dir() or is_list else [source]
-    check_unique_stems(videos, "outputs are named after the videos: ")
+    check_clip_ids(videos, "outputs are named after the videos: ")
     return videos
 
 
