@@ -475,6 +475,10 @@ CASES = [
     Case("train-missing-feature-rows", train("{features}", "{t}/ann"),
          "{features}: 1 clip(s) have no 'vggish' features: zz000000001_0_10",
          _annotations_plus("zz000000001_0_10\tDog\n"), ("run/config.yaml",)),
+    Case("train-split-overlaps-validation", train("{features}", "{t}/ann"),
+         "{t}/ann/AVVP_train.csv, {t}/ann/AVVP_val_pd.csv: 1 clip(s) are in both the train and the validation "
+         "split (va000000000_0_10); validation needs held-out clips",
+         _annotations_plus("va000000000_0_10\tDog\n"), ("run/config.yaml",)),
     Case("train-nan-features", train("{t}/nan.h5"),
          "{t}/nan.h5: 'r2plus1d' features of 1 clip(s) hold NaN, inf or values beyond +-1e+12: tr000000003_0_10",
          _store_copy("nan.h5", _set_value(np.nan)), ("run/config.yaml",)),

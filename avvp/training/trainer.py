@@ -33,7 +33,7 @@ from tqdm import tqdm
 from avvp.data.dataset import Batch, SplitDataset, resolve_feature_sources
 from avvp.data.labels import read_dense_labels, read_weak_labels
 from avvp.device import resolve_device
-from avvp.errors import InputError
+from avvp.errors import InputError, first_items
 from avvp.evaluation.metrics import llp_scores
 from avvp.feature_identity import sources_identity
 from avvp.inference import decide, predict_probabilities
@@ -104,6 +104,12 @@ def load_data(config: TrainConfig, kinds: tuple[str, ...]) -> tuple[SplitDataset
     for path, labels in ((config.split_file("train"), train_labels), (config.split_file("val"), val_labels)):
         if len(labels) == 0:
             raise InputError(f"{path}: the split holds no clips")
+    shared = sorted(set(train_labels.video_ids) & set(val_labels.video_ids))
+    if shared:
+        raise InputError(
+            f"{config.split_file('train')}, {config.split_file('val')}: {len(shared)} clip(s) are in both the "
+            f"train and the validation split ({first_items(shared)}); validation needs held-out clips"
+        )
     gt_audio = read_dense_labels(config.split_file("eval_audio"), val_labels.video_ids)
     gt_visual = read_dense_labels(config.split_file("eval_visual"), val_labels.video_ids)
     if not (gt_audio.any() or gt_visual.any()):
