@@ -147,3 +147,30 @@ def test_the_override_parses_with_features_made_differently_and_warns(tmp_path, 
         assert main([*args, "--allow-feature-mismatch"]) == 0
     assert "using them anyway" in caplog.text
     assert (tmp_path / "out" / "clip.json").is_file()
+
+
+def test_a_rerun_into_the_folder_leaves_only_its_own_pages_and_shows_progress(parsed, tmp_path, capsys):
+    _, first, _ = parsed
+    root = first.parent
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("long", "short", "silent"):  # the first run's results
+        for suffix in (".json", ".html"):
+            (out / f"{name}{suffix}").write_bytes((first / f"{name}{suffix}").read_bytes())
+    (out / "parsed.txt").write_bytes((first / "parsed.txt").read_bytes())
+    (out / "notes.html").write_text("not written by parse\n")
+    assert (first / "parsed.txt").read_text().split() == ["long", "short", "silent"]
+    code = main(
+        ["parse", str(root / "short.mp4"), str(root / "broken.mp4"), "--checkpoint", str(root / "best.pt"),
+         "--output-dir", str(out), "--device", "cpu", "--tolerate-failures"]
+    )  # fmt: skip
+    assert code == 0
+    progress = capsys.readouterr().err  # shown although stderr is not a terminal here
+    assert "parsing: 100%" in progress and "2/2" in progress
+    assert sorted(p.name for p in out.iterdir()) == [
+        "failures.tsv", "notes.html", "parsed.txt", "pred_audio.csv", "pred_visual.csv", "short.html",
+        "short.json",
+    ]  # fmt: skip
+    with (out / "pred_audio.csv").open() as handle:
+        assert {row["filename"] for row in csv.DictReader(handle, delimiter="\t")} <= {"short"}
+    assert (out / "parsed.txt").read_text() == "short\n"

@@ -28,8 +28,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Writes per video DIR/<stem>.json (segment probabilities and events in seconds) and "
             "DIR/<stem>.html (a self-contained page: frames, waveform, one lane per detected class), and for "
             "all videos DIR/pred_audio.csv and DIR/pred_visual.csv in LLP's event format (for 'avvp "
-            "evaluate') and DIR/failures.tsv. A video that cannot be read is reported and skipped; the exit "
-            "code is then 1."
+            "evaluate'), DIR/failures.tsv and DIR/parsed.txt (the names parsed). A video that cannot be read "
+            "is reported and skipped; the exit code is then 1. The folder then holds this run's results only: "
+            "the .json and .html files of videos an earlier run into it parsed (listed in its parsed.txt) and "
+            "this one did not are removed."
         ),
     )
     parser.add_argument(
@@ -53,6 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="store_true",
         help="exit 0 even when some videos could not be parsed (they are listed in failures.tsv)",
     )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument(
         "--allow-feature-mismatch",
         action="store_true",
@@ -84,6 +87,27 @@ def _part(videos: list[Path], value: str | None) -> list[Path]:
         raise InputError(f"--part {value!r}: expected I/K with 0 <= I < K, e.g. 0/4")
     parts = split_into_shards(videos, min(int(count), len(videos)))
     return parts[int(index)] if int(index) < len(parts) else []
+
+
+PARSED_LIST = "parsed.txt"
+"""The names (file stems) of the videos a run parsed, one a line: what the next run into the folder removes."""
+
+
+def _remove_earlier_results(output_dir: Path, parsed: list[str]) -> None:
+    """Remove the .json and .html files of videos the folder's previous run parsed and this one did not
+    (a video that failed now, or one not given now), so that pages and CSVs tell of the same videos; then
+    record ``parsed`` as this run's names."""
+    from avvp.preparation.sharding import read_clip_list, write_clip_list
+
+    listed = output_dir / PARSED_LIST
+    earlier = read_clip_list(listed) if listed.is_file() else []
+    write_clip_list(listed, parsed)
+    for stem in sorted(set(earlier) - set(parsed)):
+        for suffix in (".json", ".html"):
+            stale = output_dir / f"{stem}{suffix}"
+            if stale.is_file():
+                log.info("removing %s, a result of an earlier run for a video not parsed now", stale)
+                stale.unlink()
 
 
 def _weights_option(value: str) -> dict[str, str]:
@@ -124,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     events = {"audio": [], "visual": []}
     failures = []
-    for video in tqdm(videos, desc="parsing", unit="video", disable=None):
+    for video in tqdm(videos, desc="parsing", unit="video", disable=args.no_progress):
         try:
             result, windows, timeline = parse_video(parser, video)
         except Exception as err:  # one bad video never stops the others; the reason is recorded
@@ -140,5 +164,7 @@ def run(args: argparse.Namespace) -> int:
     write_event_rows(args.output_dir / "pred_audio.csv", events["audio"])
     write_event_rows(args.output_dir / "pred_visual.csv", events["visual"])
     write_manifest(args.output_dir / "failures.tsv", failures)
+    failed = {failure.video_id for failure in failures}
+    _remove_earlier_results(args.output_dir, [video.stem for video in videos if str(video) not in failed])
     log.info("parsed %d of %d video(s) into %s", len(videos) - len(failures), len(videos), args.output_dir)
     return 1 if failures and not args.tolerate_failures else 0
