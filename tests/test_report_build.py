@@ -7,7 +7,7 @@ import re
 import struct
 
 import numpy as np
-from workflow_helpers import REPO, write_manifest_with_missing, write_run, write_store
+from workflow_helpers import REPO, synthetic_metrics, write_manifest_with_missing, write_run, write_store
 
 from avvp.cli import main
 from avvp.data.labels import CLASSES
@@ -443,3 +443,30 @@ def test_a_score_the_paper_does_not_give_is_shown_as_such(tmp_path):
         r for r in _table(markdown, SCORES_HEADER) if r[0].endswith("MA (w/o CL)") and r[1] == "segment"
     )
     assert row[2:] == ["59.8", "57.5", "52.6", "56.6", "not given"]
+
+
+def test_the_per_class_legend_covers_no_bar(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(figures, "_save", lambda figure, path: drawn.append(figure) or path)
+    names = [
+        "han",
+        "a_cross_v_self",
+        "base_adv_skip_gcaa",
+        "pretrain_e2e_uni",
+        "jomold_dgm_msdu",
+        "ma",
+        "baseline",
+    ]
+    methods = [
+        (name, synthetic_metrics(i, n=12, noise=0.05)) for i, name in enumerate(names)
+    ]  # bars near 100 %
+    figures.per_class_f1(methods, tmp_path / "per_class_f1.png")
+    (figure,) = drawn
+    figure.canvas.draw()
+    (legend,) = figure.legends
+    assert [text.get_text() for text in legend.get_texts()] == names
+    box = legend.get_window_extent()
+    for ax in figure.axes:
+        assert not ax.get_legend() and not box.overlaps(ax.get_window_extent()), (
+            "the legend lies over a panel"
+        )

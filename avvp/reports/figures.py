@@ -44,9 +44,12 @@ def present_classes(methods: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
 
 
 def per_class_f1(methods: Sequence[tuple[str, dict[str, Any]]], path: Path) -> Path:
-    """Grouped bars of segment-level per-class F1 (%), audio and visual panels, one bar per method."""
+    """Grouped bars of segment-level per-class F1 (%), audio and visual panels, one bar per method; the
+    legend sits below the panels, outside them, so that it never hides a bar."""
     classes = present_classes(methods)
-    figure, axes = plt.subplots(2, 1, figsize=(max(6.0, 0.9 * len(classes) + 2), 6.5), sharex=True)
+    figure, axes = plt.subplots(
+        2, 1, figsize=(max(6.0, 0.9 * len(classes) + 2), 7.0), sharex=True, layout="constrained"
+    )
     width = 0.8 / len(methods)
     x = np.arange(len(classes))
     for ax, modality in zip(axes, ("audio", "visual"), strict=True):
@@ -56,9 +59,10 @@ def per_class_f1(methods: Sequence[tuple[str, dict[str, Any]]], path: Path) -> P
         ax.set_ylabel(f"{modality} F1 (%)")
         ax.set_ylim(0, 100)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize="small", ncols=min(len(methods), 4))
     axes[1].set_xticks(x, classes, rotation=45, ha="right")
-    axes[0].set_title("Segment-level F1 per class (TP/FP/FN pooled over the split)")
+    figure.suptitle("Segment-level F1 per class (TP/FP/FN pooled over the split)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", fontsize="small", ncols=min(len(methods), 4))
     return _save(figure, path)
 
 
