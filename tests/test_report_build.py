@@ -470,3 +470,27 @@ def test_the_per_class_legend_covers_no_bar(tmp_path, monkeypatch):
         assert not ax.get_legend() and not box.overlaps(ax.get_window_extent()), (
             "the legend lies over a panel"
         )
+
+
+def test_a_class_name_is_escaped_alike_in_every_table(tmp_path):
+    results = _inputs(tmp_path, ["han"])
+    for name in ("han", "weak_baseline"):  # Frying_(food) gets a score, so the attention table shows it
+        path = results / "metrics" / f"{name}.json"
+        metrics = json.loads(path.read_text())
+        metrics["per_class"]["segment"]["audio"]["Frying_(food)"] = 50.0
+        path.write_text(json.dumps(metrics))
+    write_noise_ratios(
+        tmp_path / "ratios.npz", NoiseRatios(np.full(len(CLASSES), 0.1), np.zeros(len(CLASSES)))
+    )
+    extra = ["--noise-ratios", "jomold", str(tmp_path / "ratios.npz")]
+    assert _run(tmp_path, [("han", "HAN")], extra=extra) == 0
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    attention, ratios = (
+        _table(markdown, "class | han: audio share"),
+        _table(markdown, "class | jomold: audio"),
+    )
+    assert "Frying\\_(food)" in [row[0] for row in attention] and "Frying\\_(food)" in [
+        row[0] for row in ratios
+    ]
+    assert "Frying_(food)" not in markdown.replace("Frying\\_(food)", "")  # nowhere unescaped
+    assert "<td>Frying_(food)</td>" in (tmp_path / "out" / "report.html").read_text()

@@ -123,14 +123,26 @@ class ReportData:
     refinement_figures: dict[str, Path] = field(default_factory=dict)
 
 
+class Markdown(str):
+    """A table cell already written as Markdown (its names escaped with :func:`_text`): kept as it is."""
+
+
 def _text(text: str) -> str:
     """``text`` as literal Markdown (names, labels): special characters backslash-escaped, line breaks
-    turned into spaces, so that it cannot become markup, HTML or a new table row."""
+    turned into spaces, so that it cannot become markup, HTML or a new table row. The one escaping of the
+    report: table cells go through it too (:func:`_table`)."""
     return MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(), " ".join(text.splitlines()))
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    cells = [[str(c).replace("|", "\\|") for c in row] for row in [header, *rows]]
+def _cell(value: Any) -> str:
+    """A table cell: :class:`Markdown` as it is, anything else as literal text; ``|`` escaped in both."""
+    text = value if isinstance(value, Markdown) else _text(str(value))
+    return text.replace("|", "\\|")
+
+
+def _table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A Markdown table; cells are literal text unless they are :class:`Markdown`."""
+    cells = [[_cell(c) for c in row] for row in [header, *rows]]
     return [
         "| " + " | ".join(cells[0]) + " |",
         "|" + "|".join("---" for _ in header) + "|",
@@ -147,12 +159,9 @@ def _score_rows(data: ReportData) -> list[list[str]]:
     rows = []
     for experiment in data.experiments:
         rule = f"; decision rule {experiment.decision_rule}" if experiment.decision_rule else ""
-        name = f"**{_text(experiment.name)}** (this run{_text(rule)})"
+        name = Markdown(f"**{_text(experiment.name)}** (this run{_text(rule)})")
         rows += [[name, level, *_scores(experiment.metrics[level])] for level in LEVELS]
-        rows += [
-            [_text(row.label), _text(row.level), *_scores(row.scores)]
-            for row in data.reference[experiment.name]
-        ]
+        rows += [[row.label, row.level, *_scores(row.scores)] for row in data.reference[experiment.name]]
     if data.baseline:
         rows += [[BASELINE_NAME, level, *_scores(data.baseline[level])] for level in LEVELS]
     return rows
@@ -168,9 +177,16 @@ def _reference_sentence(data: ReportData) -> str:
     )
 
 
+def _code(text: str) -> Markdown:
+    """``text`` as a Markdown code span (fenced with more backticks than it holds in a row)."""
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return Markdown(f"{fence}{pad}{' '.join(text.splitlines())}{pad}{fence}")
+
+
 def _evaluated_on(metrics: dict[str, Any]) -> str:
     split = metrics.get("files", {}).get("split", "the evaluation split")
-    return f"Evaluated on {metrics.get('videos', '?')} clips of `{split}`."
+    return f"Evaluated on {metrics.get('videos', '?')} clips of {_code(str(split))}."
 
 
 def _learning_rows(data: ReportData) -> list[list[str]]:
@@ -180,7 +196,7 @@ def _learning_rows(data: ReportData) -> list[list[str]]:
         seg = e.metrics["segment"]
         rows.append(
             [
-                _text(e.name),
+                e.name,
                 f"{seg['audio']:.1f}",
                 f"{seg['visual']:.1f}",
                 f"{seg['audio'] - base['audio']:+.1f}",
@@ -193,7 +209,7 @@ def _learning_rows(data: ReportData) -> list[list[str]]:
 def _attention_lines(data: ReportData) -> list[str]:
     shown = [e for e in data.experiments if e.attention]
     classes = figures.present_classes([(e.name, e.metrics) for e in data.experiments])
-    header = ["class", *(f"{_text(e.name)}: audio share (mean ± sd)" for e in shown)]
+    header = ["class", *(f"{e.name}: audio share (mean ± sd)" for e in shown)]
     rows = [
         [
             c,
@@ -218,7 +234,7 @@ def _discriminator_lines(data: ReportData) -> list[str]:
         return []
     rows = [
         [
-            _text(e.name),
+            e.name,
             *(
                 _accuracy_cell(e, epoch)
                 for epoch in (min(e.discriminator_accuracy), max(e.discriminator_accuracy), e.best_epoch)
@@ -244,7 +260,7 @@ def _modulation_lines(data: ReportData) -> list[str]:
     for e in shown:
         epochs = e.modulation.get("omega", {})
         first, last = (min(epochs), max(epochs)) if epochs else (None, None)
-        rows.append([_text(e.name), *(_modulation_cell(e, epoch) for epoch in (first, last, e.best_epoch))])
+        rows.append([e.name, *(_modulation_cell(e, epoch) for epoch in (first, last, e.best_epoch))])
     header = ["experiment", "first epoch", "last epoch", "selected epoch (best validation)"]
     return ["", MODULATION_NOTE, "", *_table(header, rows)]
 
@@ -268,7 +284,7 @@ def _coverage_lines(data: ReportData) -> list[str]:
         )
         lines += ["", *_table(["download status", "clips"], list(coverage.by_status.items()))]
         if coverage.missing:
-            shown = ", ".join(coverage.missing[:MISSING_SHOWN])
+            shown = _text(", ".join(coverage.missing[:MISSING_SHOWN]))
             more = len(coverage.missing) - MISSING_SHOWN
             lines += ["", f"Missing: {shown}" + (f", ... ({more} more)" if more > 0 else "")]
     if data.splits:
@@ -307,7 +323,7 @@ def _graph_rows(graphs: dict[str, Any]) -> list[list[str]]:
 
 def _pretraining_rows(pretraining: dict[str, list[dict[str, Any]]]) -> list[list[str]]:
     return [
-        [_text(variant), str(len(history)), f"{history[0]['loss']:.4f}", f"{history[-1]['loss']:.4f}"]
+        [variant, str(len(history)), f"{history[0]['loss']:.4f}", f"{history[-1]['loss']:.4f}"]
         for variant, history in pretraining.items()
     ]
 
@@ -364,7 +380,7 @@ def _dropped_rows(data: ReportData) -> list[list[str]]:
         last = next((r for r in reversed(e.history) if "dropped_audio" in r), None)
         if last is not None:
             shares = (f"{100 * last[f'dropped_{m}']:.1f} %" for m in ("audio", "visual"))
-            rows.append([_text(e.name), str(last["epoch"]), *shares])
+            rows.append([e.name, str(last["epoch"]), *shares])
     return rows
 
 
@@ -374,10 +390,10 @@ def _denoising_lines(data: ReportData, image: Callable[[Path], str]) -> list[str
         return []
     lines = _section_head(DENOISING, DENOISING_NOTE, data.denoising_figures, image)
     names = list(data.noise_ratios)
-    header = ["class", *(f"{_text(n)}: {m}" for n in names for m in ("audio", "visual"))]
+    header = ["class", *(f"{n}: {m}" for n in names for m in ("audio", "visual"))]
     rows = [
         [
-            _text(c),
+            c,
             *(f"{getattr(data.noise_ratios[n], m)[i]:.3f}" for n in names for m in ("audio", "visual")),
         ]
         for i, c in enumerate(CLASSES)
@@ -410,13 +426,13 @@ def _refinement_lines(data: ReportData, image: Callable[[Path], str]) -> list[st
     names = list(data.refined_labels)
     header = [
         "class",
-        *(f"{_text(n)}: {h}" for n in names for h in ("labels", "audio removed", "visual removed")),
+        *(f"{n}: {h}" for n in names for h in ("labels", "audio removed", "visual removed")),
     ]
     labelled = np.any([r.labels.any(axis=0) for r in data.refined_labels.values()], axis=0)
     columns = [*((c, i) for i, c in enumerate(CLASSES) if labelled[i]), ("all classes", slice(None))]
     rows = [
         [
-            _text(name),
+            name,
             *(
                 cell
                 for n in names
@@ -436,7 +452,7 @@ def _identity_rows(features: dict[str, dict[str, Any]]) -> list[list[str]]:
     for kind, attrs in features.items():
         others = {k: v for k, v in attrs.items() if k not in ("clips", "extractor", "weights", "versions")}
         details = "; ".join(f"{k}={v}" for k, v in sorted(others.items()))
-        rows.append([kind, attrs.get("extractor", "?"), f"`{attrs.get('weights', 'unknown')}`", details])
+        rows.append([kind, attrs.get("extractor", "?"), _code(str(attrs.get("weights", "unknown"))), details])
     return rows
 
 
