@@ -164,8 +164,9 @@ def test_text_from_the_result_is_escaped():
     html = _render(result)
     for raw in ("<b>", "<script", "<img", "<i>"):
         assert raw not in html
-    assert "clips/&lt;b&gt;&quot;party&quot;&lt;/b&gt; &amp; &#x27;co&#x27;.mp4" in html
-    assert "Dog&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    assert "clips/&lt;b&gt;&#34;party&#34;&lt;/b&gt; &amp; &#39;co&#39;.mp4" in html  # markupsafe's entities
+    assert "Dog&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    assert 'data-label="Dog&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"' in html  # attributes too
     assert "runs/&lt;i&gt;han&lt;/i&gt;/best.pt" in html
 
 

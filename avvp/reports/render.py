@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from markdown_it import MarkdownIt
+from markupsafe import Markup
 
 from avvp.data.labels import CLASSES
 from avvp.evaluation import METRIC_NAMES
@@ -27,6 +27,7 @@ from avvp.reports.inputs import (
     read_feature_identity,
 )
 from avvp.reports.reference import ReferenceRow, read_reference
+from avvp.templates import render
 from avvp.training.noise_ratios import MODALITIES, NoiseRatios
 from avvp.training.refined_labels import RefinedLabels
 
@@ -512,16 +513,10 @@ def _data_uri(path: Path) -> str:
 
 
 def render_html(data: ReportData) -> str:
-    """The report as one HTML page with the figures embedded as data URIs (raw HTML in the Markdown is
-    shown as text, never passed through)."""
+    """The report as one HTML page (template ``report.html.j2``) with the figures embedded as data URIs
+    (raw HTML in the Markdown is shown as text, never passed through)."""
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(render_markdown(data, _data_uri))
-    style = (
-        "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
-    )
-    title = html.escape(f"AVVP report: {data.run}")
-    return f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{style}</style></head>\n<body>\n{body}</body></html>\n'
+    return render("report.html.j2", run=data.run, body=Markup(body))  # markdown-it escaped every text
 
 
 def _pretraining_figures(
