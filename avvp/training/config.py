@@ -205,22 +205,17 @@ class TrainConfig(RunSettings):
         return self.annotations_dir / DEFAULT_SPLIT_FILES[split]
 
 
-COMMAND_LINE_OPTIONS = (
-    "features",
-    "output_dir",
-    "epochs",
-    "device",
-    "threads",
-    "annotations_dir",
-    "deterministic",
-)
-"""Config keys that 'avvp train' and 'avvp pretrain' also take as an option of their own (``--epochs``, ...)."""
+OVERRIDDEN_KEYS = ("output_dir", "epochs", "device", "threads")
+"""Config keys that have an option of the same name in 'avvp train' and 'avvp pretrain'."""
+COMMAND_LINE_OPTIONS = (*OVERRIDDEN_KEYS, "features", "annotations_dir", "deterministic")
+"""Config keys that 'avvp train' or 'avvp pretrain' also take as an option of their own (``--epochs``, ...)."""
 
 
 def _option(key: str, value: Any) -> str:
     """How an override was given on the command line: ``--set model.num_heads=3`` or ``--epochs 0``."""
     if key in COMMAND_LINE_OPTIONS:
-        return f"--{key.replace('_', '-')} {value}"
+        given = " ".join(map(str, value)) if isinstance(value, list) else "" if value is True else value
+        return f"--{key.replace('_', '-')} {given}".rstrip()
     return f"--set {key}={value}"
 
 

@@ -7,10 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from avvp.device import DEVICE_CHOICES
-from avvp.training.config import parse_overrides
-
-OVERRIDDEN_KEYS = ("output_dir", "epochs", "device", "threads")
-"""Config keys that have an option of the same name."""
+from avvp.training.config import OVERRIDDEN_KEYS, parse_overrides
 
 
 def add_run_options(parser: argparse.ArgumentParser, example_set: str) -> None:
