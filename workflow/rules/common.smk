@@ -263,19 +263,23 @@ def check_training_configs():
     not after the data are made. Checks every experiment's 'avvp train' config, those of the noise estimators
     and label refiners some experiment uses, and the 'avvp pretrain' config of each pretraining variant, with
     the models 'avvp train' and 'avvp pretrain' validate them with."""
+    from functools import partial
     from types import SimpleNamespace
 
     from avvp.errors import InputError
     from avvp.pretraining.config import PretrainConfig
     from avvp.training.config import TrainConfig, validate_settings
 
-    stages = [("noise_estimators", "estimator", name) for name in NOISE_ESTIMATORS]
-    stages += [("label_refiners", "refiner", name) for name in LABEL_REFINERS]
-    checks = [
-        *((f"experiment '{e}'", TrainConfig, lambda e=e: train_settings(e, base_train_config(SimpleNamespace(experiment=e)))) for e in EXPERIMENTS),
-        *((f"{section}.{n}", TrainConfig, lambda s=section, w=wildcard, n=n: stage_settings(s, n, stage_config(s, w)(SimpleNamespace(**{w: n})))) for section, wildcard, n in stages),
-        *((f"pretraining variant '{v}'", PretrainConfig, lambda v=v: pretrain_settings(v)) for v in PRETRAINING_VARIANTS),
-    ]
+    def experiment(name):
+        return train_settings(name, base_train_config(SimpleNamespace(experiment=name)))
+
+    def stage(section, wildcard, name):
+        return stage_settings(section, name, stage_config(section, wildcard)(SimpleNamespace(**{wildcard: name})))
+
+    checks = [(f"experiment '{e}'", TrainConfig, partial(experiment, e)) for e in EXPERIMENTS]
+    checks += [(f"noise_estimators.{n}", TrainConfig, partial(stage, "noise_estimators", "estimator", n)) for n in NOISE_ESTIMATORS]
+    checks += [(f"label_refiners.{n}", TrainConfig, partial(stage, "label_refiners", "refiner", n)) for n in LABEL_REFINERS]
+    checks += [(f"pretraining variant '{v}'", PretrainConfig, partial(pretrain_settings, v)) for v in PRETRAINING_VARIANTS]
     for source, schema, settings in checks:
         try:
             validate_settings(schema, settings(), f"config: {source}")
