@@ -1,18 +1,24 @@
-"""Seconds per 10-s clip of each extractor on this machine, and where the time goes.
+"""Seconds per 10-s clip of each extractor on this machine, the sweep of forward plans, and ``avvp extract``
+against its networks at their fastest.
 
-For each network (random weights; the cost does not depend on the weights' values) it times, per clip:
-decoding + preprocessing (done by decoding workers or between batches), the network forward, and the share
-of the total spent outside the forward (part ``table``). It times the frame-dump pipeline that LLP's original
-scripts used (``ffmpeg -r 8`` to JPEG files, then PIL + torchvision transforms) against the in-memory
-decoding (part ``dump``). And it runs the whole ``avvp extract`` command (random weights, all three kinds)
-on a shard of copies of the clip, against the bare forward passes of the three networks on those clips'
-input tensors in this process; the command's process start-up (interpreter and imports, timed on its own) is
-subtracted (part ``shard``). With ``--compare-checkout DIR`` the command of that checkout runs too, in the
-same run, and the two shards' features are compared.
+Parts (random weights everywhere; the cost does not depend on the weights' values):
 
-Usage: ``python benchmarks/bench_extract.py [--clip CLIP] [--repeats 2] [--image-size 224 --clip-size 112]
-[--shard-clips 4] [--parts table,dump,shard] [--compare-checkout DIR]`` (the LLP sample clip is used when
-present, else a synthetic 320x240 29.97-fps clip).
+- ``sweep``: every candidate forward plan (batch size x memory layout, float32) of each network on the
+  clip's real input rows (:func:`extractors.calibration.time_plans`, the code of ``avvp extract
+  --calibrate``), printed fastest first. The fastest plan of each network makes the *bare* baseline:
+  forward passes only, inputs prepared beforehand, no decoding, no model building.
+- ``shard``: ``avvp extract`` (default plans, all three kinds) on 1 and on N copies of the clip in child
+  processes; ``(T_N - T_1) / (N - 1)`` is the command's time per clip with process start-up, imports and
+  model building subtracted, and it includes decoding, preprocessing, the forwards and writing. It is
+  printed against the bare baseline and against the bare baseline plus decoding + preprocessing (timed on
+  its own, in this process). With ``--compare-checkout DIR`` the command of that checkout runs too and the
+  two shards' features are compared.
+- ``table``: per network decoding + preprocessing and the forward of one clip under its default plan;
+  ``dump``: the in-memory decoding against LLP's frame-dump pipeline (``ffmpeg -r 8`` to JPEG, then PIL).
+
+Usage: ``python benchmarks/bench_extract.py [--clip CLIP] [--repeats 1] [--image-size 224 --clip-size 112]
+[--shard-clips 4] [--parts sweep,shard,table,dump] [--compare-checkout DIR]`` (the LLP sample clip is used
+when present, else a synthetic 320x240 29.97-fps clip). The sweep needs ``sweep``; ``shard`` runs it too.
 """
 
 from __future__ import annotations
@@ -40,23 +46,17 @@ sys.path.insert(0, str(REPO / "tests"))
 from extract_helpers import LLP_SAMPLE, make_clip  # noqa: E402
 
 from avvp.data.features import FeatureStore  # noqa: E402
+from extractors.calibration import time_plans  # noqa: E402
 from extractors.decoding import load_audio, load_frames, sample_positions  # noqa: E402
-from extractors.networks import CHANNELS_LAST_MIN_SIZE, VIDEO, NetworkOptions, build_networks  # noqa: E402
+from extractors.forward_plan import ForwardPlan  # noqa: E402
+from extractors.networks import VIDEO, NetworkOptions, build_networks  # noqa: E402
 from extractors.pipeline import run_network  # noqa: E402
-from extractors.vggish import build_vggish, log_mel_examples  # noqa: E402
 from extractors.visual import (  # noqa: E402
-    build_r2plus1d,
-    build_resnet152,
-    r2plus1d_features,
-    r2plus1d_inputs,
     resize_for_crop,
-    resnet_features,
-    resnet_inputs,
 )
 
-PARTS = ("table", "dump", "shard")
-STARTUP_IMPORTS = "import avvp.cli, avvp.commands.extract, extractors.networks, extractors.pipeline"
-"""What ``avvp extract`` imports before it does any work: its process start-up."""
+PARTS = ("sweep", "shard", "table", "dump")
+KINDS = ("resnet152", "r2plus1d", "vggish")
 
 
 def timed(function, repeats: int) -> tuple[float, object]:
@@ -110,92 +110,98 @@ def _cpu_seconds() -> tuple[float, float]:
     return machine, sum(usage.ru_utime + usage.ru_stime for usage in own)
 
 
-class _Recorder(torch.nn.Module):
-    """Stands in for a network to record the input tensor it would get."""
+def sweep(networks, clip: Path, repeats: int) -> dict[str, ForwardPlan]:
+    """Print every candidate plan's seconds per clip for each network on ``clip``'s input rows; return kind
+    -> the fastest plan."""
+    decoded = {VIDEO: load_frames(clip).frames, "audio": load_audio(clip).waveform}
+    fastest = {}
+    print("\n| network | forward plan (batch/layout/precision) | s per clip | vs its fastest |")
+    print("|---|---|---|---|")
+    for net in networks:
+        timings = time_plans(net, net.prepare(decoded[net.source]), repeats=repeats)
+        fastest[net.kind] = timings[0].plan
+        for timing in timings:
+            mark = " (default)" if timing.plan == net.plan else ""
+            ratio = timing.seconds_per_clip / timings[0].seconds_per_clip
+            print(
+                f"| {net.kind} | {timing.plan} {net.spec.unit}{mark} | {timing.seconds_per_clip:.2f} | {ratio:.2f}x |"
+            )
+        net.with_plan(net.plan)  # the model back in its default layout
+    return fastest
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Keep ``x``; return it."""
-        self.input = x
-        return x
+
+def bare_seconds(networks, clip: Path, plans: dict[str, ForwardPlan]) -> float:
+    """Seconds per clip of the networks' forward passes alone under ``plans`` (kind -> plan) on ``clip``'s
+    input rows (prepared untimed; one warm-up call each)."""
+    decoded = {VIDEO: load_frames(clip).frames, "audio": load_audio(clip).waveform}
+    total = 0.0
+    for net in networks:
+        (timing,) = time_plans(net, net.prepare(decoded[net.source]), [plans[net.kind]])
+        total += timing.seconds_per_clip
+        net.with_plan(net.plan)
+    return total
 
 
-def _network_input(features, rows: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    """The float tensor ``features`` (:func:`extractors.visual.resnet_features` or ``r2plus1d_features``)
-    hands its network for the uint8 ``rows``."""
-    recorder = _Recorder()
-    features(recorder, rows, channels_last)
-    return recorder.input
+def decode_seconds(networks, clip: Path, repeats: int) -> float:
+    """Seconds per clip of decoding both streams and preparing every network's input rows."""
+
+    def decode_and_prepare() -> None:
+        frames, waveform = load_frames(clip).frames, load_audio(clip).waveform
+        for net in networks:
+            net.prepare(frames if net.source == VIDEO else waveform)
+
+    return timed(decode_and_prepare, repeats)[0]
 
 
-def bare_forwards(clip: Path, clips: int, image_size: int, clip_size: int) -> float:
-    """Seconds of the three networks' forward passes alone on ``clips`` copies of ``clip``'s inputs, the
-    very tensors ``avvp extract`` gives them (prepared beforehand, untimed), one clip per forward call (80
-    frames, 10 snippets) and every clip's VGGish examples in one (random weights, eval and inference mode,
-    the memory format extraction picks); model building is not timed, the first call's warm-up is."""
-    cache = Path(tempfile.gettempdir())
-    frames, waveform = load_frames(clip).frames, load_audio(clip).waveform
-    resnet_cl, r2plus1d_cl = (size >= CHANNELS_LAST_MIN_SIZE for size in (image_size, clip_size))
-    work = [
-        (
-            build_resnet152("random", 0, cache)[0],
-            torch.channels_last if resnet_cl else torch.preserve_format,
-            [_network_input(resnet_features, resnet_inputs(frames, image_size), resnet_cl)] * clips,
-        ),
-        (
-            build_r2plus1d("random", 0, cache)[0],
-            torch.channels_last_3d if r2plus1d_cl else torch.preserve_format,
-            [_network_input(r2plus1d_features, r2plus1d_inputs(frames, clip_size), r2plus1d_cl)] * clips,
-        ),
-        (
-            build_vggish("random", 0, pretrained=None)[0],
-            torch.preserve_format,
-            [log_mel_examples(torch.from_numpy(waveform)).repeat(clips, 1, 1)],
-        ),
-    ]
-    seconds = 0.0
-    with torch.inference_mode():
-        for model, memory_format, inputs in work:
-            model = model.to(memory_format=memory_format)
-            for x in inputs:
-                start = time.perf_counter()
-                model(x)
-                seconds += time.perf_counter() - start
-    return seconds
+def _extract(checkout: Path, folder: Path, output: Path, image_size: int, clip_size: int) -> float:
+    """Wall seconds of ``avvp extract`` of ``checkout`` on the clips of ``folder``."""
+    command = [sys.executable, "-m", "avvp.cli", "extract", "--videos", str(folder)]
+    command += ["--output", str(output), "--weights", "random", "--device", "cpu", "--no-progress"]
+    command += ["--image-size", str(image_size), "--clip-size", str(clip_size)]
+    return _run(command, checkout)
 
 
 def shard_against_bare(
-    clip: Path, workdir: Path, clips: int, image_size: int, clip_size: int, checkouts: list[Path]
+    clip: Path, workdir: Path, clips: int, sizes: tuple[int, int], bare, decoding: float, checkouts
 ) -> None:
-    """Print ``avvp extract`` of each checkout on ``clips`` copies of ``clip`` against the bare forward
-    passes, whether the checkouts' features are identical, and the CPU time other processes took meanwhile
-    (a busy machine makes the ratios meaningless)."""
-    folder = workdir / "videos"
-    folder.mkdir()
-    for index in range(clips):
-        shutil.copyfile(clip, folder / f"clip{index}{clip.suffix}")
+    """Print each checkout's ``avvp extract`` time per clip (from 1 and ``clips`` copies of ``clip``, so
+    start-up and model building cancel) against the fastest bare forward passes per clip (``bare()``, timed
+    before, between and after the commands, median) and against that plus ``decoding``; whether the
+    checkouts' features are identical; the CPU time other processes took meanwhile (a busy machine makes
+    the ratios noisy)."""
+    folders = {}
+    for count in (1, clips):
+        folders[count] = workdir / f"videos{count}"
+        folders[count].mkdir()
+        for index in range(count):
+            shutil.copyfile(clip, folders[count] / f"clip{index}{clip.suffix}")
     machine_start, own_start = _cpu_seconds()
-    bare = bare_forwards(clip, clips, image_size, clip_size)
-    print(f"\n{clips} clips of {clip.name}, all three kinds; bare forward passes: {bare:.1f} s")
-    shards = []
+    print(
+        f"\nbare forward passes at the fastest plans: {bare:.2f} s per clip; decoding + preprocessing "
+        f"{decoding:.2f} s per clip"
+    )
+    seconds = {}
+    for count in (1, clips):  # the checkouts alternate, so a change of load hits both
+        for index, checkout in enumerate(checkouts):
+            shard = workdir / f"shard{index}-{count}.h5"
+            seconds[index, count] = _extract(checkout, folders[count], shard, *sizes)
     for index, checkout in enumerate(checkouts):
-        startup = statistics.median(_run([sys.executable, "-c", STARTUP_IMPORTS], checkout) for _ in range(3))
-        shards.append(workdir / f"shard{index}.h5")
-        command = [sys.executable, "-m", "avvp.cli", "extract", "--videos", str(folder)]
-        command += ["--output", str(shards[-1]), "--weights", "random", "--device", "cpu"]
-        command += ["--image-size", str(image_size), "--clip-size", str(clip_size), "--no-progress"]
-        extract = _run(command, checkout) - startup
+        per_clip = (seconds[index, clips] - seconds[index, 1]) / (clips - 1)
         print(
-            f"avvp extract of {checkout}: {extract:.1f} s (process start-up {startup:.1f} s subtracted); "
-            f"ratio to the bare forward passes {extract / bare:.3f}"
+            f"avvp extract of {checkout}: {seconds[index, 1]:.1f} s for 1 clip, {seconds[index, clips]:.1f} s "
+            f"for {clips}: "
+            f"{per_clip:.2f} s per clip; ratio to the bare forwards {per_clip / bare:.3f}, to bare + decoding "
+            f"{per_clip / (bare + decoding):.3f}"
         )
-    if len(shards) > 1:
+    if len(checkouts) > 1:
+        shards = [workdir / f"shard{index}-{clips}.h5" for index in (0, 1)]
         with FeatureStore(shards[0]) as first, FeatureStore(shards[1]) as second:
-            same = all(
-                first.video_ids(kind) == second.video_ids(kind)
+            same = {
+                kind: first.video_ids(kind) == second.video_ids(kind)
                 and np.array_equal(first.dataset(kind)[:], second.dataset(kind)[:])
                 for kind in first.kinds
-            )
-        print(f"features of the two checkouts identical: {same}")
+            }
+        print(f"features of the two checkouts identical (per kind): {same}")
     machine_end, own_end = _cpu_seconds()
     other = (machine_end - machine_start) - (own_end - own_start)
     print(
@@ -207,7 +213,12 @@ def main() -> None:
     """Run the benchmark and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", type=Path, default=None, help="10-s clip to time (default: the LLP sample)")
-    parser.add_argument("--repeats", type=int, default=2, help="timed repetitions per measurement")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="timed repetitions per measurement (the fastest counts in the sweep)",
+    )
     parser.add_argument("--image-size", type=int, default=224, help="ResNet152 crop (224 as released)")
     parser.add_argument("--clip-size", type=int, default=112, help="R(2+1)D-18 frame size (112 as released)")
     parser.add_argument("--shard-clips", type=int, default=4, help="clips in the shard of part 'shard'")
@@ -234,15 +245,17 @@ def main() -> None:
     print(
         f"clip: {clip}; torch threads: {torch.get_num_threads()}; sizes: {args.image_size}/{args.clip_size}"
     )
+    options = NetworkOptions(
+        weights=dict.fromkeys(KINDS, "random"), image_size=args.image_size, clip_size=args.clip_size
+    )
+    networks = build_networks(KINDS, options, torch.device("cpu"))
+    if parts & {"sweep", "shard"}:
+        fastest = sweep(networks, clip, args.repeats)
     if "shard" in parts:
         checkouts = [REPO, *([args.compare_checkout.resolve()] if args.compare_checkout else [])]
-        shard_against_bare(clip, workdir, args.shard_clips, args.image_size, args.clip_size, checkouts)
-    if parts & {"table", "dump"}:
-        kinds = ["resnet152", "r2plus1d", "vggish"]
-        options = NetworkOptions(
-            weights=dict.fromkeys(kinds, "random"), image_size=args.image_size, clip_size=args.clip_size
-        )
-        networks = build_networks(kinds, options, torch.device("cpu"))
+        sizes = (args.image_size, args.clip_size)
+        decoding = decode_seconds(networks, clip, args.repeats)
+        shard_against_bare(clip, workdir, args.shard_clips, sizes, sum(fastest.values()), decoding, checkouts)
     if "table" in parts:
         decode = {"video": lambda: load_frames(clip).frames, "audio": lambda: load_audio(clip).waveform}
         print("\n| extractor | decode + preprocess (s) | forward (s) | s per clip | share outside forward |")
@@ -251,7 +264,7 @@ def main() -> None:
             source = "video" if net.source == VIDEO else "audio"
             decode_s, raw = timed(decode[source], args.repeats)
             prepare_s, rows = timed(lambda net=net, raw=raw: net.prepare(raw), args.repeats)
-            forward_s, _ = timed(lambda net=net, rows=rows: run_network(net, rows, 1, 80), args.repeats)
+            forward_s, _ = timed(lambda net=net, rows=rows: run_network(net, rows, 1), args.repeats)
             outside = decode_s + prepare_s
             total = outside + forward_s
             print(f"| {net.kind} | {outside:.3f} | {forward_s:.3f} | {total:.2f} | {outside / total:.1%} |")

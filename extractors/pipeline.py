@@ -24,10 +24,11 @@ from tqdm import tqdm
 
 from avvp.data.features import FeatureStoreError, FeatureStoreWriter
 from avvp.data.labels import parse_clip_name
-from avvp.device import autocast, available_cores
+from avvp.device import available_cores
 from avvp.errors import InputError, first_items
 from avvp.io import FIELD_BREAKS, VIDEO_SUFFIXES, is_media_file, read_text, read_tsv, write_tsv
 from extractors.decoding import load_audio, load_frames
+from extractors.forward_plan import check_precision, precision_context
 from extractors.networks import AUDIO, VIDEO, FeatureNetwork
 
 log = logging.getLogger(__name__)
@@ -233,11 +234,12 @@ def _limit_worker_threads(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def run_network(network: FeatureNetwork, rows: torch.Tensor, num_clips: int, chunk_rows: int) -> np.ndarray:
-    """Forward ``rows`` (all clips' input rows) in chunks of at most ``chunk_rows`` -> float32 [clips, T, D]."""
-    step = max(network.group, chunk_rows // network.group * network.group)
+def run_network(network: FeatureNetwork, rows: torch.Tensor, num_clips: int) -> np.ndarray:
+    """Forward ``rows`` (all clips' input rows) in calls of the network's plan (its batch of items, layout
+    and precision: :class:`extractors.forward_plan.ForwardPlan`) -> float32 [clips, T, D]."""
+    step = network.rows_per_forward
     outputs = []
-    with torch.inference_mode(), autocast(network.device):
+    with torch.inference_mode(), precision_context(network.device, network.plan.precision):
         for start in range(0, len(rows), step):
             chunk = rows[start : start + step].to(network.device, non_blocking=True)
             outputs.append(network.forward(chunk).float().cpu())
@@ -250,7 +252,6 @@ def extract_shard(
     networks: Sequence[FeatureNetwork],
     workers: int | None = None,
     batch_clips: int = 4,
-    chunk_rows: int = 80,
     dtype: str = "float32",
     progress: bool = True,
 ) -> ShardResult:
@@ -261,8 +262,9 @@ def extract_shard(
     nor the manifest is written (an earlier good shard is never replaced by an empty one).
 
     ``workers`` decoding processes (0 decodes in this process; None: :func:`decoding_plan`'s choice for
-    the networks' device), ``batch_clips`` clips per batch, ``chunk_rows`` input rows (frames, snippet
-    frames, or audio examples) per forward call. On CUDA the batches come in pinned memory.
+    the networks' device), ``batch_clips`` clips per batch; each network runs its forward plan (a reduced
+    precision is checked on the first batch, :func:`extractors.forward_plan.check_precision`). On CUDA the
+    batches come in pinned memory.
     """
     output = Path(output)
     warn_non_llp_ids(videos, output)
@@ -285,13 +287,16 @@ def extract_shard(
     ):
         for net in networks:
             writer.set_attrs(net.kind, net.attrs)
+        checked: dict[str, FeatureNetwork] = {}
         for batch in loader:
             result.failures.extend(batch["failures"])
             for net in networks:
                 if net.kind not in batch["inputs"]:
                     continue
                 video_ids, rows = batch["inputs"][net.kind]
-                features = run_network(net, rows, len(video_ids), chunk_rows)
+                if net.kind not in checked:
+                    checked[net.kind] = check_precision(net, rows)
+                features = run_network(checked[net.kind], rows, len(video_ids))
                 for video_id, clip_features in zip(video_ids, features, strict=True):
                     try:
                         writer.add(net.kind, video_id, clip_features)

@@ -35,6 +35,7 @@ from extractors.decoding import (
     VideoFile,
     decode_audio,
 )
+from extractors.forward_plan import check_precision
 from extractors.networks import AUDIO, VIDEO, FeatureNetwork
 from extractors.pipeline import run_network
 
@@ -153,19 +154,22 @@ class _Source:
 def _extract_batch(
     source: _Source,
     starts: Sequence[float],
-    networks: Sequence[FeatureNetwork],
-    chunk_rows: int,
+    networks: list[FeatureNetwork],
     thumbnail_height: int,
+    check: bool,
 ) -> _Extracted:
-    """Decode the windows from ``starts`` one at a time, then run each network on all of them."""
+    """Decode the windows from ``starts`` one at a time, then run each network on all of them (a network
+    whose plan has a reduced precision is checked against float32 when ``check`` (the first batch), then
+    replaced in ``networks`` by the one :func:`~extractors.forward_plan.check_precision` returns)."""
     decoded = [source.decode(start, networks, thumbnail_height) for start in starts]
+    features = {}
+    for index, net in enumerate(networks):
+        rows = torch.cat([d.inputs[net.kind] for d in decoded])
+        if check:
+            networks[index] = check_precision(net, rows)
+        features[net.kind] = run_network(networks[index], rows, len(decoded))
     return _Extracted(
-        features={
-            net.kind: run_network(
-                net, torch.cat([d.inputs[net.kind] for d in decoded]), len(decoded), chunk_rows
-            )
-            for net in networks
-        },
+        features=features,
         thumbnails=np.concatenate([d.thumbnails for d in decoded]),
         thumbnail_times=np.concatenate([d.thumbnail_times for d in decoded]),
     )
@@ -175,15 +179,14 @@ def extract_windows(
     path: str | Path,
     networks: Sequence[FeatureNetwork],
     batch_windows: int = 4,
-    chunk_rows: int = 80,
     thumbnail_height: int = THUMBNAIL_HEIGHT,
     progress: bool = False,
 ) -> VideoWindows:
     """Features of ``path`` in consecutive 10-s windows, each extracted as ``avvp extract`` extracts a clip.
 
     ``networks`` from :func:`extractors.networks.build_networks`, run on their device; ``batch_windows``
-    windows per batch, at most ``chunk_rows`` input rows per forward call (as ``avvp extract
-    --frame-batch``); ``thumbnail_height`` in pixels; ``progress`` shows a progress bar over windows. Without
+    windows per batch, each network in calls of its forward plan (as ``avvp extract``, whose plans
+    :class:`extractors.networks.NetworkOptions` sets); ``thumbnail_height`` in pixels; ``progress`` shows a progress bar over windows. Without
     an audio stream the audio kinds are left out and ``has_audio`` is False. Raises
     :class:`~extractors.decoding.DecodeError`, its message starting with ``path``, when the file cannot be
     opened or decoded, has no video stream, or has an audio stream without a decodable sample.
@@ -200,7 +203,7 @@ def extract_windows(
         with tqdm(total=len(starts), desc=path.name, unit="window", disable=not progress) as bar:
             for first in range(0, len(starts), batch_windows):
                 batch = starts[first : first + batch_windows]
-                parts.append(_extract_batch(source, batch, active, chunk_rows, thumbnail_height))
+                parts.append(_extract_batch(source, batch, active, thumbnail_height, check=not parts))
                 bar.update(len(batch))
     return VideoWindows(
         path=path,

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from avvp.commands import COMMANDS
 from avvp.data.features import FEATURE_SHAPES, STORAGE_DTYPES
 from avvp.device import DEVICE_CHOICES, resolve_device
+
+if TYPE_CHECKING:
+    from extractors.networks import FeatureNetwork
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +129,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--batch-clips", type=_positive, default=4, help="clips per batch (default: %(default)s)"
     )
     parser.add_argument(
-        "--frame-batch",
-        type=_positive,
-        default=80,
-        help="input frames (or audio examples) per network forward call; lower it if memory runs out",
+        "--forward",
+        action="append",
+        metavar="KIND=BATCH[/LAYOUT[/PRECISION]]",
+        help="forward plan of a network: items per forward call (ResNet152 frames, R(2+1)D snippets, VGGish "
+        "examples), memory layout (contiguous, channels_last, channels_last_3d) and autocast precision "
+        "(float32, float16, bfloat16; a reduced one is checked against float32 on the first batch), e.g. "
+        "'resnet152=8/channels_last'; repeatable (default: the device's plan, see docs/extraction.md)",
+    )
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="first time every candidate plan of each network on the first clip (float32), print the timings "
+        "and the fastest plans as --forward options, and extract with them",
     )
     parser.add_argument(
         "--dtype", choices=STORAGE_DTYPES, default="float32", help="storage dtype of the features"
@@ -140,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     """Extract the shard; exit 0 even when some clips failed (they are in the manifest)."""
     import torch
 
+    from extractors.forward_plan import parse_forward_option
     from extractors.networks import NetworkOptions, build_networks
     from extractors.pipeline import decoding_plan, extract_shard, list_videos, manifest_path
     from extractors.vggish_tf import DEFAULT_HANDLE
@@ -153,19 +168,23 @@ def run(args: argparse.Namespace) -> int:
         clip_size=args.clip_size,
         vggish_backend=args.vggish_backend,
         vggish_handle=args.vggish_handle or DEFAULT_HANDLE,
+        forward=parse_forward_option(args.forward, args.kinds),
     )
     device = resolve_device(args.device)
     plan = decoding_plan(device, args.cores, args.workers)
     torch.set_num_threads(plan.threads)
     log.info("%d decoding worker(s), %d torch thread(s)", plan.workers, plan.threads)
     networks = build_networks(args.kinds, options, device)
+    if args.calibrate:
+        networks = calibrated(networks, videos[0])
+    for network in networks:
+        log.info("%s: forwards of %s %s", network.kind, network.plan, network.spec.unit)
     result = extract_shard(
         videos,
         args.output,
         networks,
         workers=plan.workers,
         batch_clips=args.batch_clips,
-        chunk_rows=args.frame_batch,
         dtype=args.dtype,
         progress=not args.no_progress,
     )
@@ -178,3 +197,29 @@ def run(args: argparse.Namespace) -> int:
         manifest_path(args.output),
     )
     return 0
+
+
+def calibrated(networks: list[FeatureNetwork], clip: Path) -> list[FeatureNetwork]:
+    """``networks`` each with its fastest float32 plan on ``clip`` (timed here, printed with the timings and
+    as --forward options); a network keeps its plan when the clip cannot feed it. Precision is kept from
+    each network's plan (checked against float32 on the first batch)."""
+    from dataclasses import replace
+
+    from extractors.calibration import time_plans
+    from extractors.pipeline import ClipDataset
+
+    inputs = ClipDataset([clip], networks)[0]["inputs"]
+    chosen, options = [], []
+    for network in networks:
+        if network.kind not in inputs:
+            log.warning("--calibrate: %s cannot feed %s; keeping %s", clip, network.kind, network.plan)
+            chosen.append(network)
+            continue
+        timings = time_plans(network, inputs[network.kind])
+        for timing in timings:
+            print(f"{network.kind}\t{timing.plan}\t{timing.seconds_per_clip:.3f} s per clip")
+        best = replace(timings[0].plan, precision=network.plan.precision)
+        chosen.append(network.with_plan(best))
+        options.append(f"--forward {network.kind}={best}")
+    print("fastest here: " + " ".join(options))
+    return chosen

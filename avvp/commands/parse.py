@@ -49,7 +49,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="I/K: parse only the I-th of K contiguous parts of the video list (0-based; one cluster job each)",
     )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
+    parser.add_argument(
+        "--cores",
+        type=int,
+        help="cores this run may use, as torch threads (default: the cores this process may run on); windows "
+        "are decoded in this process between the networks' batches",
+    )
+    parser.add_argument(
+        "--forward",
+        action="append",
+        metavar="KIND=BATCH[/LAYOUT[/PRECISION]]",
+        help="forward plan of a feature network, as for 'avvp extract --forward' (default: the device's plan)",
+    )
     parser.add_argument(
         "--tolerate-failures",
         action="store_true",
@@ -131,19 +142,20 @@ def run(args: argparse.Namespace) -> int:
     from avvp.io import atomic_path, write_json
     from avvp.parsing.page import render_page
     from avvp.parsing.videos import load_parser, parse_video
-    from extractors.pipeline import Failure, failure_reason, write_manifest
+    from extractors.pipeline import Failure, decoding_plan, failure_reason, write_manifest
 
-    if args.threads is not None:
-        if args.threads <= 0:
-            raise InputError(f"--threads {args.threads}: must be positive")
-        torch.set_num_threads(args.threads)
+    if args.cores is not None and args.cores <= 0:
+        raise InputError(f"--cores {args.cores}: must be positive")
+    device = resolve_device(args.device)
+    torch.set_num_threads(decoding_plan(device, args.cores, workers=0).threads)
     videos = _part(_videos(args.videos), args.part)
     parser = load_parser(
         args.checkpoint,
         args.checkpoint_format,
-        resolve_device(args.device),
+        device,
         _weights_option(args.weights),
         args.allow_feature_mismatch,
+        args.forward,
     )
     args.output_dir.mkdir(parents=True, exist_ok=True)
     events = {"audio": [], "visual": []}

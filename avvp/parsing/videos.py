@@ -24,6 +24,7 @@ from avvp.training.checkpoints import (
     load_checkpoint,
     model_from_payload,
 )
+from extractors.forward_plan import parse_forward_option
 from extractors.networks import FeatureNetwork, NetworkOptions, build_networks
 from extractors.windows import VideoWindows, extract_windows
 
@@ -49,10 +50,13 @@ def load_parser(
     device: torch.device,
     weights: dict[str, str] | None = None,
     allow_mismatch: bool = False,
+    forward: list[str] | None = None,
 ) -> Parser:
     """Load ``checkpoint`` and build the feature networks its record names (``weights`` replaces the
-    recorded weights of some kinds); networks whose identity differs from the record are refused unless
-    ``allow_mismatch`` (then a warning)."""
+    recorded weights of some kinds) with the device's forward plans or those of ``forward``
+    (``KIND=BATCH[/LAYOUT[/PRECISION]]`` items, :func:`extractors.forward_plan.parse_forward_option`);
+    networks whose identity differs from the record are refused unless ``allow_mismatch`` (then a
+    warning)."""
     payload = load_checkpoint(checkpoint, checkpoint_format)
     model = model_from_payload(checkpoint, payload, checkpoint_format).to(device)
     recorded = checkpoint_features(payload)
@@ -61,7 +65,8 @@ def load_parser(
         log.info(
             "%s: no record of its features; using the published networks at the published sizes", checkpoint
         )
-    options = NetworkOptions(**network_options(recorded, kinds, weights))
+    plans = parse_forward_option(forward, kinds)
+    options = NetworkOptions(**network_options(recorded, kinds, weights), forward=plans)
     networks = build_networks(kinds, options, device)
     scaling = {
         kind: record_standardization((recorded or {}).get(kind, {}).get("standardization")) for kind in kinds

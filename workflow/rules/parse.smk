@@ -39,7 +39,7 @@ rule parse_part:
     conda:
         "../envs/avvp.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} avvp parse {input.videos:q} --checkpoint {input.checkpoint:q}"
+        "OMP_NUM_THREADS={threads} avvp parse {input.videos:q} --checkpoint {input.checkpoint:q} --cores {threads}"
         " --output-dir {output:q} --part {wildcards.part}/{params.jobs} --tolerate-failures > {log} 2>&1"
 
 
