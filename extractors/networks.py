@@ -13,14 +13,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from avvp.data.features import FEATURE_SHAPES
+from avvp.data.features import FEATURE_SHAPES, TextEmbeddings
 from avvp.errors import InputError
-from extractors import vggish, visual
+from extractors import clap, clip, vggish, visual
 from extractors.identity import ExtractorRecord
 from extractors.vggish import TFHUB_BACKEND, TORCH_BACKEND
 from extractors.vggish_tf import DEFAULT_HANDLE, hub_embeddings, hub_record, load_hub_model, pretrained_vggish
 
-VIDEO, AUDIO = "video", "audio"
+VIDEO, AUDIO, AUDIO_48K = "video", "audio", "audio-48k"
+AUDIO_RATES = {AUDIO: vggish.SAMPLE_RATE, AUDIO_48K: clap.SAMPLE_RATE}
+"""The rate each audio source is decoded at (VGGish 16 kHz, CLAP 48 kHz)."""
 CHANNELS_LAST_MIN_SIZE = 112
 """channels_last speeds up both visual networks on CPU from this input size up (measured: ResNet152 at 224
 px 30 s vs 43 s per clip, R(2+1)D at 112 px 6.3 s vs 10.6 s, 2 shared cores); on tiny demo inputs it is not."""
@@ -37,6 +39,8 @@ class NetworkOptions:
     vggish_backend: str = TORCH_BACKEND
     vggish_handle: str = DEFAULT_HANDLE
     channels_last: bool = True
+    clip_model: str = clip.DEFAULT_MODEL
+    clap_model: str = clap.DEFAULT_MODEL
     cache_dir: Path = field(default_factory=lambda: Path(torch.hub.get_dir()) / "checkpoints")
 
 
@@ -45,9 +49,11 @@ class FeatureNetwork:
     """One feature kind.
 
     ``prepare`` runs in a decoding worker on the clip's frames (uint8 [80, H, W, 3]) or audio (float32
-    [160000]) and returns the clip's input rows (``group * T`` of them, T from the feature shape);
+    [10 * rate], rate from :data:`AUDIO_RATES`) and returns the clip's input rows (``group * T`` of them,
+    T from the feature shape; ``clap`` gives one row per clip that ``forward`` turns into its 64);
     ``forward`` maps ``group * k`` input rows (on ``device``) to ``k`` feature rows [k, D]; ``record`` is
-    the identity of the weights and preprocessing, from the network's builder.
+    the identity of the weights and preprocessing, from the network's builder; ``text`` the class prompts'
+    embeddings of an image-text or audio-text kind, stored with its features.
     """
 
     kind: str
@@ -57,6 +63,7 @@ class FeatureNetwork:
     group: int
     device: torch.device
     record: ExtractorRecord
+    text: TextEmbeddings | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -152,7 +159,60 @@ def _vggish(options: NetworkOptions, device: torch.device) -> FeatureNetwork:
     )
 
 
-_BUILDERS = {"resnet152": _resnet, "r2plus1d": _r2plus1d, "vggish": _vggish}
+TEACHER_PACKAGES = ("torch", "torchvision", "torchaudio", "transformers", "av", "decord")
+
+
+def _model_forward(model: Any, function: Callable, batch: torch.Tensor) -> torch.Tensor:
+    return function(model, batch)
+
+
+def _clip(options: NetworkOptions, device: torch.device) -> FeatureNetwork:
+    loaded = clip.load_clip(options.clip_model, options.weights["clip"], options.seed)
+    size = clip.image_size(loaded)
+    model = loaded.model.to(device)
+    return FeatureNetwork(
+        kind="clip",
+        source=VIDEO,
+        prepare=functools.partial(clip.clip_inputs, size=size),
+        forward=functools.partial(_model_forward, model, clip.clip_features),
+        group=1,
+        device=device,
+        record=ExtractorRecord(
+            "clip",
+            loaded.weights,
+            clip.clip_preprocessing(loaded, size),
+            TEACHER_PACKAGES,
+        ),
+        text=clip.prompt_embeddings(loaded),
+    )
+
+
+def _clap_network(kind: str, options: NetworkOptions, device: torch.device) -> FeatureNetwork:
+    loaded = clap.load_clap(options.clap_model, options.weights[kind], options.seed)
+    model = loaded.model.to(device)
+    segments = kind == "clap_segments"
+    return FeatureNetwork(
+        kind=kind,
+        source=AUDIO_48K,
+        prepare=clap.segment_inputs if segments else clap.map_inputs,
+        forward=functools.partial(
+            _model_forward, model, clap.segment_features if segments else clap.map_features
+        ),
+        group=1,
+        device=device,
+        record=ExtractorRecord(kind, loaded.weights, clap.clap_preprocessing(loaded, kind), TEACHER_PACKAGES),
+        text=clap.prompt_embeddings(loaded) if segments else None,
+    )
+
+
+_BUILDERS = {
+    "resnet152": _resnet,
+    "r2plus1d": _r2plus1d,
+    "vggish": _vggish,
+    "clip": _clip,
+    "clap": functools.partial(_clap_network, "clap"),
+    "clap_segments": functools.partial(_clap_network, "clap_segments"),
+}
 
 
 def build_networks(

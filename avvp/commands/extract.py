@@ -1,4 +1,5 @@
-"""``avvp extract``: ResNet152, R(2+1)D-18 and VGGish features of raw clips into one feature-store shard."""
+"""``avvp extract``: ResNet152, R(2+1)D-18, VGGish (and VALOR's CLIP / CLAP) features of raw clips into one
+feature-store shard."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import logging
 
 from avvp.commands import COMMANDS
-from avvp.data.features import FEATURE_SHAPES, STORAGE_DTYPES
+from avvp.data.features import FEATURE_SHAPES, LLP_KINDS, STORAGE_DTYPES
 from avvp.device import DEVICE_CHOICES, resolve_device
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--kinds",
         type=_kinds,
-        default=list(FEATURE_SHAPES),
-        help="comma-separated feature kinds (default: all of %(default)s)",
+        default=list(LLP_KINDS),
+        help=f"comma-separated feature kinds of {list(FEATURE_SHAPES)} (default: LLP's %(default)s; clip, "
+        "clap and clap_segments are VALOR's CLIP / CLAP features, needing the 'teachers' extra)",
     )
     parser.add_argument(
         "--weights",
@@ -75,7 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help=(
             "pretrained (published weights, downloaded once to the torch / TF-Hub cache), random (seeded "
             "random initialisation, stamped random-init), a checkpoint PATH, or per kind, e.g. "
-            "'resnet152=pretrained,vggish=vggish.pt' (default: %(default)s)"
+            "'resnet152=pretrained,vggish=vggish.pt'; for clip/clap a model folder (default: %(default)s)"
         ),
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of --weights random (default: %(default)s)")
@@ -105,6 +107,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=None,
         help="TF-Hub handle (URL or local SavedModel directory) of google/vggish/1, for --vggish-backend tfhub "
         "or pretrained PyTorch weights",
+    )
+    parser.add_argument(
+        "--clip-model",
+        default=None,
+        help="CLIP hub model[@revision] for --weights pretrained, or the architecture of random weights "
+        "('tiny': a small test model) (default: openai/clip-vit-large-patch14, VALOR's)",
+    )
+    parser.add_argument(
+        "--clap-model",
+        default=None,
+        help="CLAP hub model[@revision] for pretrained weights, or the architecture of random ones ('tiny') "
+        "(default: laion/clap-htsat-fused, the HF conversion of LAION's fused HTS-AT CLAP VALOR used)",
     )
     parser.add_argument(
         "--workers",
@@ -140,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     """Extract the shard; exit 0 even when some clips failed (they are in the manifest)."""
     import torch
 
+    from extractors import clap, clip
     from extractors.networks import NetworkOptions, build_networks
     from extractors.pipeline import decoding_plan, extract_shard, list_videos, manifest_path
     from extractors.vggish_tf import DEFAULT_HANDLE
@@ -153,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
         clip_size=args.clip_size,
         vggish_backend=args.vggish_backend,
         vggish_handle=args.vggish_handle or DEFAULT_HANDLE,
+        clip_model=args.clip_model or clip.DEFAULT_MODEL,
+        clap_model=args.clap_model or clap.DEFAULT_MODEL,
     )
     device = resolve_device(args.device)
     plan = decoding_plan(device, args.cores, args.workers)
