@@ -478,7 +478,7 @@ def render_markdown(data: ReportData, image: Callable[[Path], str]) -> str:
     lines += _denoising_lines(data, image)
     lines += _refinement_lines(data, image)
     if data.pseudo_labels:
-        rows = teachers.agreement_rows(data.pseudo_labels)
+        rows = [[_text(cell) for cell in row] for row in teachers.agreement_rows(data.pseudo_labels)]
         lines += ["", f"## {teachers.TITLE}", "", teachers.NOTE, "", *_table(teachers.HEADER, rows)]
     lines += _avg_lines(data, image)
     lines += ["", "## Dataset coverage", "", *_coverage_lines(data)]

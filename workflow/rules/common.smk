@@ -422,3 +422,22 @@ def report_teacher_inputs(wildcards):
 def report_teacher_options(wildcards):
     """'--pseudo-labels NAME FILE' for each teacher."""
     return [arg for t in TEACHERS for arg in ("--pseudo-labels", t, str(pseudo_label_agreement(t)))]
+
+
+def teacher_store_rule_input(wildcards):
+    """The teacher's shards (source extract), or nothing (source import)."""
+    if teacher_setting(wildcards.teacher, "source", "extract") == "import":
+        return []
+    if config["features"]["source"] == "import":
+        raise ValueError(
+            f"config: teacher '{wildcards.teacher}' extracts from the clips, but features.source is 'import' "
+            "(no videos): set its source to import with VALOR's released folders"
+        )
+    return expand(DATA / "teachers" / wildcards.teacher / "shards" / "{shard}.h5", shard=SHARDS)
+
+
+def teacher_store_command(wildcards, input, output):
+    """Merge the teacher's shards, or import VALOR's released CLIP and CLAP features."""
+    if teacher_setting(wildcards.teacher, "source", "extract") == "import":
+        return ["import-features", *teacher_import_options(wildcards), "--output", str(output)]
+    return ["merge-features", *map(str, input), "--output", str(output)]

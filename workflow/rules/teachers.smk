@@ -27,20 +27,6 @@ rule extract_teacher_features:
         " --output {output.features:q} --device auto --no-progress > {log} 2>&1"
 
 
-def teacher_store_rule_input(wildcards):
-    """The teacher's shards (source extract), or nothing (source import)."""
-    if teacher_setting(wildcards.teacher, "source", "extract") == "import":
-        return []
-    return expand(DATA / "teachers" / wildcards.teacher / "shards" / "{shard}.h5", shard=SHARDS)
-
-
-def teacher_store_command(wildcards, input, output):
-    """Merge the teacher's shards, or import VALOR's released CLIP and CLAP features."""
-    if teacher_setting(wildcards.teacher, "source", "extract") == "import":
-        return ["import-features", *teacher_import_options(wildcards), "--output", str(output)]
-    return ["merge-features", *map(str, input), "--output", str(output)]
-
-
 rule teacher_features:
     input:
         teacher_store_rule_input,
