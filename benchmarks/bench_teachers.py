@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from extract_helpers import LLP_SAMPLE, make_clip  # noqa: E402
+from extract_helpers import LLP_SAMPLE, make_clip
 
-from extractors import clap, clip  # noqa: E402
-from extractors.decoding import load_audio, load_frames  # noqa: E402
+from extractors import clap, clip
+from extractors.decoding import load_audio, load_frames
 
 
 def timed(function, repeats: int) -> tuple[float, object]:

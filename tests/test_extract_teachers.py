@@ -15,6 +15,7 @@ from avvp.errors import InputError
 from avvp.feature_identity import identity_differences, store_identity
 from avvp.parsing.networks import network_options
 from extractors import clap, clip
+from extractors.decoding import load_audio
 from extractors.networks import NetworkOptions, build_networks
 from extractors.pipeline import manifest_path, read_manifest
 
@@ -161,3 +162,21 @@ def test_pretrained_offline_is_one_clear_line(monkeypatch):
     assert "\n" not in str(caught.value) and "--weights KIND=DIR" in str(caught.value)
     with pytest.raises(InputError, match="only with random weights"):
         clip.load_clip("tiny", "pretrained", 0)
+
+
+def test_windows_of_a_long_video_decode_clap_audio_at_48_khz(tmp_path):
+    from extractors.windows import extract_windows
+
+    video = make_clip(tmp_path / "long.mp4", seconds=15.0, fps=8, size=(32, 24))
+    options = NetworkOptions(
+        weights=dict.fromkeys(TEACHER_KINDS, "random"), clip_model="tiny", clap_model="tiny"
+    )
+    networks = build_networks(TEACHER_KINDS, options, torch.device("cpu"))
+    windows = extract_windows(video, networks)
+    assert windows.window_starts == [0.0, 10.0]
+    for kind in TEACHER_KINDS:
+        assert windows.features[kind].shape == (2, *FEATURE_SHAPES[kind])
+    segments = next(n for n in networks if n.kind == "clap_segments")
+    with torch.inference_mode():  # the first window is the clip 'avvp extract' sees
+        first = segments.forward(segments.prepare(load_audio(video, rate=clap.SAMPLE_RATE).waveform))
+    np.testing.assert_allclose(windows.features["clap_segments"][0], first.numpy(), atol=1e-5)
