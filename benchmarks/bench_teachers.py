@@ -46,14 +46,18 @@ def forward_in_chunks(function, model, rows: torch.Tensor, chunk: int) -> None:
 
 def main() -> None:
     """Print the per-clip costs."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clip", type=Path, default=LLP_SAMPLE if LLP_SAMPLE.is_file() else None)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--rows", default="10,20", help="rows per forward call to compare (comma-separated)")
     args = parser.parse_args()
     source = args.clip
     if source is None:
-        source = make_clip(Path(tempfile.mkdtemp()) / "synthetic.mp4", seconds=10.0, fps=29.97, size=(320, 240))
+        source = make_clip(
+            Path(tempfile.mkdtemp()) / "synthetic.mp4", seconds=10.0, fps=29.97, size=(320, 240)
+        )
     print(f"clip {source}; torch threads {torch.get_num_threads()}")
 
     build_clip, clip_model = timed(lambda: clip.load_clip(clip.DEFAULT_MODEL, "random", 0), 1)

@@ -83,7 +83,12 @@ def _tiny() -> Any:
     from transformers import CLIPConfig
 
     small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
-    text = small | {"vocab_size": 384, "eos_token_id": BYTE_EOS, "pad_token_id": BYTE_PAD, "bos_token_id": 1}
+    text = small | {
+        "vocab_size": 384,
+        "eos_token_id": BYTE_EOS,
+        "pad_token_id": BYTE_PAD,
+        "bos_token_id": BYTE_EOS,
+    }
     vision = small | {"image_size": 32, "patch_size": 8}
     return CLIPConfig(text_config=text, vision_config=vision, projection_dim=FEATURE_SHAPES["clip"][1])
 

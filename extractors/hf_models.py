@@ -71,9 +71,10 @@ def folder_identity(folder: Path) -> WeightsIdentity:
 
 
 def _cannot_load(what: str, name: str, err: Exception) -> InputError:
+    """One line: ``what`` (e.g. "CLIP weights") of ``name`` could not be loaded, why, and how to provide it."""
     first = " ".join(str(err).split())[:300]
     return InputError(
-        f"{name}: cannot load the {what} weights ({type(err).__name__}: {first}). Offline: on a machine with "
+        f"{name}: cannot load the {what} ({type(err).__name__}: {first}). Offline: on a machine with "
         f"internet run 'huggingface-cli download {split_revision(name)[0]}' (or save_pretrained) and pass the "
         f"folder with --weights KIND=DIR, or copy the hub cache to $HF_HOME"
     )
@@ -105,7 +106,7 @@ def load_model(
             try:
                 config = AutoConfig.from_pretrained(repo, revision=revision)
             except Exception as err:  # hub and file errors alike: the configuration cannot be had
-                raise _cannot_load(f"{what} configuration for", name, err) from None
+                raise _cannot_load(f"{what} configuration", name, err) from None
         with seeded(seed):
             model = model_class(config)
         return LoadedModel(
@@ -124,7 +125,7 @@ def load_model(
         model = model_class.from_pretrained(target, revision=None if source else revision)
         tokenizer = AutoTokenizer.from_pretrained(target, revision=None if source else revision)
     except Exception as err:  # offline, missing files, wrong class: one line naming the model
-        raise _cannot_load(what, target, err) from None
+        raise _cannot_load(f"{what} weights", target, err) from None
     if source is not None:
         weights, recorded = folder_identity(source), LOCAL_FOLDER
     else:

@@ -55,7 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help=COMMANDS["extract"],
         description=(
             "Decode clips in memory (frames as 'ffmpeg -r 8' would give them, 80 sampled; first 10 s of audio "
-            "at 16 kHz), run the feature networks in batches and write one feature-store shard plus a failure "
+            "at 16 kHz, 48 kHz for CLAP), run the feature networks in batches and write one feature-store shard plus a failure "
             "manifest SHARD.failures.tsv (video_id, stage, reason). Bad clips are recorded, never fatal; "
             "clips shorter than 10 s are padded (last frame / silence) and recorded."
         ),

@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from avvp.commands import COMMANDS
 from avvp.data.annotations import FULL_DATASET, GT_AUDIO, GT_VISUAL, SPLIT_FILES, annotation_path
 from avvp.errors import InputError
+
+if TYPE_CHECKING:
+    from avvp.data.import_released import ImportReport
+    from avvp.data.labels import WeakLabels
+    from avvp.teachers.pseudo_labels import TeacherLabels
 
 log = logging.getLogger(__name__)
 AGREEMENT_SPLITS = ("val", "test")
@@ -71,7 +77,10 @@ def _thresholds(value: str) -> list[float]:
     return numbers
 
 
-def _teachers(args: argparse.Namespace, clips, report):
+def _teachers(
+    args: argparse.Namespace, clips: WeakLabels, report: ImportReport
+) -> tuple[TeacherLabels, TeacherLabels]:
+    """The visual and audio teachers' labels: computed from ``--features`` or read from VALOR's folders."""
     from avvp.teachers.pseudo_labels import AUDIO_KIND, VISUAL_KIND, teacher_labels
     from avvp.teachers.released import released_labels
 

@@ -100,7 +100,7 @@ class TextEmbeddings:
         )
 
 
-PROMPTS = "prompts"
+PROMPTS_GROUP = "prompts"
 
 
 def package_versions(*names: str) -> dict[str, str]:
@@ -184,7 +184,7 @@ class FeatureStoreWriter:
     def set_text_embeddings(self, kind: str, text: TextEmbeddings) -> None:
         """Record the class prompts' embeddings of ``kind`` (group ``/<kind>/prompts``)."""
         self._dataset(kind)
-        group = self._handle[kind].require_group(PROMPTS)
+        group = self._handle[kind].require_group(PROMPTS_GROUP)
         if "embeddings" in group:
             del group["embeddings"]
         group.create_dataset("embeddings", data=np.asarray(text.embeddings, dtype=np.float32))
@@ -320,7 +320,7 @@ class FeatureStore:
 
     def text_embeddings(self, kind: str) -> TextEmbeddings | None:
         """The class prompts' embeddings recorded with ``kind`` (None when the kind has none)."""
-        group = self._group(kind).get(PROMPTS)
+        group = self._group(kind).get(PROMPTS_GROUP)
         if group is None:
             return None
         try:
@@ -331,7 +331,7 @@ class FeatureStore:
             )
         except (KeyError, json.JSONDecodeError):
             raise FeatureStoreError(
-                f"{self.path}: '{kind}/{PROMPTS}' lacks its embeddings, texts or logit_scale"
+                f"{self.path}: '{kind}/{PROMPTS_GROUP}' lacks its embeddings, texts or logit_scale"
             ) from None
 
     def missing(self, kind: str, video_ids: Iterable[str]) -> list[str]:
