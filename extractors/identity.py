@@ -18,7 +18,7 @@ from typing import Any
 
 from avvp.data.features import package_versions
 
-TORCHVISION, TFHUB, SHA256, RANDOM_INIT = "torchvision", "tfhub", "sha256", "random-init"
+TORCHVISION, TFHUB, HF, SHA256, RANDOM_INIT = "torchvision", "tfhub", "hf", "sha256", "random-init"
 _RANDOM_INIT = re.compile(r"random-init\(seed=(-?\d+)\)")
 VERSIONS = "versions"
 """The attribute holding package versions: recorded, but not part of the identity."""
@@ -27,8 +27,9 @@ VERSIONS = "versions"
 @dataclass(frozen=True)
 class WeightsIdentity:
     """Where a network's weights come from: ``source`` is ``torchvision`` (``name`` the weights enum, e.g.
-    ``ResNet152_Weights.IMAGENET1K_V1``), ``tfhub`` (the handle), ``sha256`` (the hex digest of a local
-    checkpoint) or ``random-init`` (the seed). Written as ``torchvision:<enum>``, ``tfhub:<handle>``,
+    ``ResNet152_Weights.IMAGENET1K_V1``), ``tfhub`` (the handle), ``hf`` (a Hugging Face hub model and its
+    commit, ``openai/clip-vit-large-patch14@<sha>``), ``sha256`` (the hex digest of a local checkpoint) or
+    ``random-init`` (the seed). Written as ``torchvision:<enum>``, ``tfhub:<handle>``, ``hf:<repo>@<rev>``,
     ``sha256:<hex>`` or ``random-init(seed=N)``."""
 
     source: str
@@ -46,9 +47,10 @@ class WeightsIdentity:
         if match:
             return cls.random_init(int(match[1]))
         source, sep, name = text.partition(":")
-        if not sep or not name or source not in (TORCHVISION, TFHUB, SHA256):
+        if not sep or not name or source not in (TORCHVISION, TFHUB, HF, SHA256):
             raise ValueError(
-                f"weights {text!r} are none of torchvision:<enum>, tfhub:<handle>, sha256:<hex>, random-init(seed=N)"
+                f"weights {text!r} are none of torchvision:<enum>, tfhub:<handle>, hf:<repo>@<revision>, "
+                "sha256:<hex>, random-init(seed=N)"
             )
         return cls(source, name)
 
@@ -59,8 +61,8 @@ class WeightsIdentity:
 
     @property
     def published(self) -> bool:
-        """Whether the weights are published ones that can be fetched by name (torchvision, TF-Hub)."""
-        return self.source in (TORCHVISION, TFHUB)
+        """Whether the weights are published ones that can be fetched by name (torchvision, TF-Hub, HF hub)."""
+        return self.source in (TORCHVISION, TFHUB, HF)
 
     def __str__(self) -> str:
         return (

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from avvp.data.features import FEATURE_SHAPES
+from avvp.data.features import FEATURE_SHAPES, TextEmbeddings
 from avvp.errors import InputError
-from extractors import vggish, visual
+from extractors import clap, clip, vggish, visual
 from extractors.forward_plan import (
     CHANNELS_LAST,
     CHANNELS_LAST_3D,
@@ -30,18 +30,19 @@ from extractors.identity import ExtractorRecord
 from extractors.vggish import TFHUB_BACKEND, TORCH_BACKEND
 from extractors.vggish_tf import DEFAULT_HANDLE, hub_embeddings, hub_record, load_hub_model, pretrained_vggish
 
-VIDEO, AUDIO = "video", "audio"
+VIDEO, AUDIO, AUDIO_48K = "video", "audio", "audio-48k"
+AUDIO_RATES = {AUDIO: vggish.SAMPLE_RATE, AUDIO_48K: clap.SAMPLE_RATE}
 CHANNELS_LAST_MIN_SIZE = 112
 """channels_last speeds up both visual networks on CPU from this input size up (measured: ResNet152 at 224
 px 30 s vs 43 s per clip, R(2+1)D at 112 px 6.3 s vs 10.6 s, 2 shared cores); on tiny demo inputs it is not."""
-CUDA_BATCHES = {"resnet152": 128, "r2plus1d": 16, "vggish": 256}
+CUDA_BATCHES = {"resnet152": 128, "r2plus1d": 16, "vggish": 256, "clip": 64, "clap": 8, "clap_segments": 40}
 """Items per forward call on CUDA (frames, snippets, examples): large, as a GPU needs; not measured here."""
 
 
 @dataclass(frozen=True)
 class NetworkOptions:
-    """How to build the networks: weights choice per kind, seed, input sizes, VGGish backend, weight cache,
-    and forward plans that replace the device's defaults (kind -> :class:`ForwardPlan`)."""
+    """How to build the networks: weights choice per kind, seed, input sizes, VGGish backend, the CLIP and
+    CLAP models (hub name, ``name@revision``, local folder or ``tiny``), weight cache, and forward plans that replace the device's defaults (kind -> :class:`ForwardPlan`)."""
 
     weights: Mapping[str, str]
     seed: int = 0
@@ -49,6 +50,8 @@ class NetworkOptions:
     clip_size: int = visual.R2PLUS1D_SIZE
     vggish_backend: str = TORCH_BACKEND
     vggish_handle: str = DEFAULT_HANDLE
+    clip_model: str = clip.DEFAULT_MODEL
+    clap_model: str = clap.DEFAULT_MODEL
     forward: Mapping[str, ForwardPlan] = field(default_factory=dict)
     cache_dir: Path = field(default_factory=lambda: Path(torch.hub.get_dir()) / "checkpoints")
 
@@ -58,11 +61,13 @@ class FeatureNetwork:
     """One feature kind.
 
     ``prepare`` runs in a decoding worker on the clip's frames (uint8 [80, H, W, 3]) or audio (float32
-    [160000]) and returns the clip's input rows (``group * T`` of them, T from the feature shape);
+    [10 * rate], rate from :data:`AUDIO_RATES`) and returns the clip's input rows (``group * T`` of them,
+    T from the feature shape; ``clap`` gives one row per clip that ``features`` turns into its 64);
     ``features(model, rows, layout)`` maps ``group * k`` input rows (on ``device``) to ``k`` feature rows
     [k, D] with the model in ``layout``; ``record`` is the identity of the weights and preprocessing, from
     the network's builder; ``spec`` what the kind declares about its forward passes and ``plan`` the one
-    it runs with (:meth:`with_plan` changes it).
+    it runs with (:meth:`with_plan` changes it); ``text`` the class prompts' embeddings of an image-text
+    or audio-text kind, stored with its features.
     """
 
     kind: str
@@ -75,6 +80,7 @@ class FeatureNetwork:
     record: ExtractorRecord
     spec: ForwardSpec
     plan: ForwardPlan
+    text: TextEmbeddings | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -244,7 +250,84 @@ def _vggish(options: NetworkOptions, device: torch.device) -> FeatureNetwork:
     return _planned(network, options)
 
 
-_BUILDERS = {"resnet152": _resnet, "r2plus1d": _r2plus1d, "vggish": _vggish}
+TEACHER_PACKAGES = ("torch", "torchvision", "torchaudio", "transformers", "av", "decord")
+
+
+def _teacher_spec(kind: str, unit: str, cpu_batch: int, batches: tuple[int, ...]) -> ForwardSpec:
+    """The forward spec of a CLIP or CLAP tower (transformers): contiguous, float32 on CPU, float16 on CUDA."""
+    return ForwardSpec(
+        unit=unit,
+        layouts=(CONTIGUOUS,),
+        batches=batches,
+        defaults={
+            "cpu": ForwardPlan(cpu_batch),
+            "cuda": ForwardPlan(CUDA_BATCHES[kind], CONTIGUOUS, FLOAT16),
+        },
+    )
+
+
+TEACHER_SPECS = {
+    "clip": _teacher_spec("clip", "frames", 10, (5, 10, 20)),
+    "clap": _teacher_spec("clap", "clips", 1, (1, 2, 4)),
+    "clap_segments": _teacher_spec("clap_segments", "seconds", 10, (5, 10, 20)),
+}
+"""CPU batches not measured per size: a clip's own rows (10 frames, 1 clip, 10 seconds) per forward."""
+
+
+def _teacher_features(function: Callable, model: Any, rows: torch.Tensor, layout: str) -> torch.Tensor:
+    return function(model, rows)
+
+
+def _clip(options: NetworkOptions, device: torch.device) -> FeatureNetwork:
+    loaded = clip.load_clip(options.clip_model, options.weights["clip"], options.seed)
+    size = clip.image_size(loaded)
+    network = FeatureNetwork(
+        kind="clip",
+        source=VIDEO,
+        prepare=functools.partial(clip.clip_inputs, size=size),
+        model=loaded.model.to(device),
+        features=functools.partial(_teacher_features, clip.clip_features),
+        group=1,
+        device=device,
+        record=ExtractorRecord(
+            "clip", loaded.weights, clip.clip_preprocessing(loaded, size), TEACHER_PACKAGES
+        ),
+        spec=TEACHER_SPECS["clip"],
+        plan=TEACHER_SPECS["clip"].default(device),
+        text=clip.prompt_embeddings(loaded),
+    )
+    return _planned(network, options)
+
+
+def _clap_network(kind: str, options: NetworkOptions, device: torch.device) -> FeatureNetwork:
+    loaded = clap.load_clap(options.clap_model, options.weights[kind], options.seed)
+    segments = kind == "clap_segments"
+    network = FeatureNetwork(
+        kind=kind,
+        source=AUDIO_48K,
+        prepare=clap.segment_inputs if segments else clap.map_inputs,
+        model=loaded.model.to(device),
+        features=functools.partial(
+            _teacher_features, clap.segment_features if segments else clap.map_features
+        ),
+        group=1,
+        device=device,
+        record=ExtractorRecord(kind, loaded.weights, clap.clap_preprocessing(loaded, kind), TEACHER_PACKAGES),
+        spec=TEACHER_SPECS[kind],
+        plan=TEACHER_SPECS[kind].default(device),
+        text=clap.prompt_embeddings(loaded) if segments else None,
+    )
+    return _planned(network, options)
+
+
+_BUILDERS = {
+    "resnet152": _resnet,
+    "r2plus1d": _r2plus1d,
+    "vggish": _vggish,
+    "clip": _clip,
+    "clap": functools.partial(_clap_network, "clap"),
+    "clap_segments": functools.partial(_clap_network, "clap_segments"),
+}
 
 
 def build_networks(

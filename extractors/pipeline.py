@@ -29,7 +29,7 @@ from avvp.errors import InputError, first_items
 from avvp.io import FIELD_BREAKS, VIDEO_SUFFIXES, is_media_file, read_text, read_tsv, write_tsv
 from extractors.decoding import load_audio, load_frames
 from extractors.forward_plan import check_precision, precision_context
-from extractors.networks import AUDIO, VIDEO, FeatureNetwork
+from extractors.networks import AUDIO_RATES, VIDEO, FeatureNetwork
 
 log = logging.getLogger(__name__)
 MANIFEST_HEADER = ("video_id", "stage", "reason")
@@ -143,7 +143,7 @@ class ClipDataset(Dataset):
                 loaded = load_frames(path)
                 data = loaded.frames
             else:
-                loaded = load_audio(path)
+                loaded = load_audio(path, rate=AUDIO_RATES[source])
                 data = loaded.waveform
         except Exception as err:  # any decoder error is a property of this clip, recorded and skipped
             failures.append(Failure(video_id, f"decode-{source}", failure_reason(err)))
@@ -164,7 +164,7 @@ class ClipDataset(Dataset):
         video_id = path.stem
         failures: list[Failure] = []
         inputs: dict[str, torch.Tensor] = {}
-        for source in (VIDEO, AUDIO):
+        for source in (VIDEO, *AUDIO_RATES):
             kinds = [kind for kind, (src, _) in self.prepare.items() if src == source]
             data = self._load(source, path, video_id, failures) if kinds else None
             if data is not None:
@@ -287,6 +287,8 @@ def extract_shard(
     ):
         for net in networks:
             writer.set_attrs(net.kind, net.attrs)
+            if net.text is not None:
+                writer.set_text_embeddings(net.kind, net.text)
         checked: dict[str, FeatureNetwork] = {}
         for batch in loader:
             result.failures.extend(batch["failures"])

@@ -22,9 +22,14 @@ PRETRAINED = "pretrained"
 RANDOM = "random"
 
 
+FOLDER_KINDS = frozenset({"clip", "clap", "clap_segments"})
+"""Kinds whose local weights are a model folder (Hugging Face ``save_pretrained``), not one file."""
+
+
 def parse_weights_option(value: str, kinds: Sequence[str]) -> dict[str, str]:
     """Per-kind weights choice from ``--weights``: one of pretrained|random|PATH for every kind, or
-    comma-separated ``kind=choice`` items (kinds not named get ``pretrained``).
+    comma-separated ``kind=choice`` items (kinds not named get ``pretrained``). PATH is a checkpoint file,
+    or a model folder for the kinds in :data:`FOLDER_KINDS`.
 
     Raises :class:`InputError` on an unknown kind or a missing file.
     """
@@ -40,9 +45,11 @@ def parse_weights_option(value: str, kinds: Sequence[str]) -> dict[str, str]:
                 )
             choices[kind] = choice
     for kind, choice in choices.items():
-        if choice not in (PRETRAINED, RANDOM) and not Path(choice).is_file():
+        folder = kind in FOLDER_KINDS and Path(choice).is_dir()
+        if choice not in (PRETRAINED, RANDOM) and not Path(choice).is_file() and not folder:
+            what = "folder" if kind in FOLDER_KINDS else "file"
             raise InputError(
-                f"{choice}: weights file for '{kind}' not found (expected pretrained, random or a file)"
+                f"{choice}: weights {what} for '{kind}' not found (expected pretrained, random or a {what})"
             )
     return choices
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ from extractors.decoding import (
     decode_audio,
 )
 from extractors.forward_plan import check_precision
-from extractors.networks import AUDIO, VIDEO, FeatureNetwork
+from extractors.networks import AUDIO, AUDIO_RATES, VIDEO, FeatureNetwork
 from extractors.pipeline import run_network
 
 WINDOW_SECONDS = CLIP_SECONDS
@@ -112,10 +112,10 @@ def _naming_file(path: Path) -> Iterator[None]:
         raise DecodeError(f"{path}: cannot decode: {type(err).__name__}: {err}") from err
 
 
-def _optional_audio(path: Path) -> ClipAudio | None:
-    """The whole audio stream of ``path`` (mono float32 at 16 kHz), None when it has no audio stream."""
+def _optional_audio(path: Path, rate: int = AUDIO_RATES[AUDIO]) -> ClipAudio | None:
+    """The whole audio stream of ``path`` (mono float32 at ``rate``), None when it has no audio stream."""
     try:
-        return decode_audio(path)
+        return decode_audio(path, rate)
     except MissingStreamError:
         return None
 
@@ -127,6 +127,8 @@ class _Source:
     path: Path
     video: VideoFile
     audio: ClipAudio | None
+    other_rates: dict[str, ClipAudio] = field(default_factory=dict)
+    """The whole audio decoded again at the rate of another audio source (CLAP's 48 kHz), when needed."""
 
     @property
     def duration(self) -> float:
@@ -142,6 +144,8 @@ class _Source:
         data = {VIDEO: sampled.frames}
         if self.audio is not None:
             data[AUDIO] = self.audio.window(start, WINDOW_SECONDS).waveform
+        for name, audio in self.other_rates.items():
+            data[name] = audio.window(start, WINDOW_SECONDS).waveform
         seconds = int(min(WINDOW_SECONDS, covering_count(self.duration, 1.0) - start))
         picks = ((np.arange(seconds) + 0.5) * NUM_FRAMES / WINDOW_SECONDS).astype(np.int64)
         return _Decoded(
@@ -197,6 +201,9 @@ def extract_windows(
     with video:
         with _naming_file(path):
             source = _Source(path, video, _optional_audio(path))
+            if source.audio is not None:
+                for name in {net.source for net in networks} - {VIDEO, AUDIO}:
+                    source.other_rates[name] = decode_audio(path, AUDIO_RATES[name])
         starts = [w * WINDOW_SECONDS for w in range(covering_count(source.duration, WINDOW_SECONDS))]
         active = [net for net in networks if net.source == VIDEO or source.audio is not None]
         parts: list[_Extracted] = []

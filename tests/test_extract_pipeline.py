@@ -11,7 +11,7 @@ import torch
 from extract_helpers import make_clip
 
 from avvp.cli import main
-from avvp.data.features import FEATURE_SHAPES, FeatureStore, FeatureStoreWriter
+from avvp.data.features import FEATURE_SHAPES, LLP_KINDS, FeatureStore, FeatureStoreWriter
 from avvp.errors import InputError
 from avvp.feature_identity import identity_differences, store_identity
 from extractors import visual
@@ -27,7 +27,7 @@ from extractors.pipeline import (
 )
 from extractors.weights import load_checkpoint, parse_weights_option
 
-KINDS = list(FEATURE_SHAPES)
+KINDS = list(LLP_KINDS)
 GOOD = {
     "abcdefghijk_0_10": {"seconds": 10.0, "fps": 25, "audio_rate": 44100},
     "fps5": {"seconds": 10.0, "fps": 5, "audio_rate": 48000},

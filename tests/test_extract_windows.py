@@ -8,14 +8,14 @@ import pytest
 import torch
 from extract_helpers import cut_clip, frame_index, make_clip, make_intra_clip
 
-from avvp.data.features import FEATURE_SHAPES, FeatureStore
+from avvp.data.features import FEATURE_SHAPES, LLP_KINDS, FeatureStore
 from extractors import decoding
 from extractors.decoding import DecodeError, VideoFile, load_audio, load_frames
 from extractors.networks import NetworkOptions, build_networks
 from extractors.pipeline import extract_shard, manifest_path, read_manifest
 from extractors.windows import THUMBNAIL_HEIGHT, covering_count, extract_windows
 
-KINDS = list(FEATURE_SHAPES)
+KINDS = list(LLP_KINDS)
 LONG_CUTS = {"long": (0.0, 10.0), "long_10_20": (10.0, 20.0), "long_20_25": (20.0, 30.0)}
 """The 25-s clip's windows as clips of their own: ``long`` itself (``avvp extract`` uses its first 10 s),
 and stream copies of the second and the third (5-s) window."""

@@ -10,7 +10,7 @@ import torch
 from extract_helpers import make_clip
 
 from avvp.cli import main
-from avvp.data.features import FEATURE_SHAPES, FeatureStore
+from avvp.data.features import FeatureStore
 from avvp.errors import InputError
 from extractors.calibration import time_plans
 from extractors.forward_plan import (
@@ -27,7 +27,7 @@ from extractors.forward_plan import (
 from extractors.networks import NetworkOptions, build_networks
 from extractors.pipeline import run_network
 
-KINDS = list(FEATURE_SHAPES)
+KINDS = ["resnet152", "r2plus1d", "vggish"]  # the kinds asked for; other store kinds are refused
 CPU = torch.device("cpu")
 ROUNDING = 5e-6
 """Largest change of the float32 features, relative to the largest, a batch size other than the default may

@@ -494,3 +494,26 @@ def test_a_class_name_is_escaped_alike_in_every_table(tmp_path):
     ]
     assert "Frying_(food)" not in markdown.replace("Frying\\_(food)", "")  # nowhere unescaped
     assert "<td>Frying_(food)</td>" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_pseudo_label_section_shows_each_teachers_agreement(tmp_path):
+    _inputs(tmp_path, ["ma"])
+    scores = {m: 10.0 * i for i, m in enumerate(("audio", "visual", "audio_visual", "type", "event"), 1)}
+    split = {"videos": 24, "missing": 0, "segment": scores, "event": scores}
+    extractor = {"weights": "random-init(seed=0)", "model": "tiny"}
+    teacher = {"visual": {"extractor": extractor}, "audio": {"source": "released VALOR pseudo-labels"}}
+    (tmp_path / "agreement.json").write_text(json.dumps({"teacher": teacher, "splits": {"val": split}}))
+    extra = ["--pseudo-labels", "valor", str(tmp_path / "agreement.json")]
+    assert _run(tmp_path, [("ma", "MA (with CL)")], extra=extra) == 0
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "## Teachers' pseudo-labels" in markdown and "meaningless" in markdown
+    rows = _table(markdown, "teacher | split")
+    assert rows == [["valor", "val", "24", "random-init(seed=0) (tiny)", "released VALOR pseudo-labels",
+                     "10.0", "20.0", "30.0", "10.0", "20.0"]]  # fmt: skip
+    (tmp_path / "bad.json").write_text("{}")
+    assert (
+        _run(
+            tmp_path, [("ma", "MA (with CL)")], extra=["--pseudo-labels", "valor", str(tmp_path / "bad.json")]
+        )
+        != 0
+    )

@@ -35,7 +35,8 @@ def test_demo_dry_run_builds_the_whole_default_target(checkout):
         "standardize_features": 1, "build_graphs": 1, "pretrain_config": 1, "pretrain_avg": 1,
         "noise_estimator_config": 1, "train_noise_estimator": 1, "estimate_noise": 1,
         "label_refiner_config": 1, "train_label_refiner": 1, "refine_labels": 1, "train_config": 6,
-        "train": 6, "predict": 6, "weak_baseline": 1, "evaluate": 7, "report": 1, "all": 1, "total": 46,
+        "train": 6, "predict": 6, "weak_baseline": 1, "evaluate": 7, "report": 1, "all": 1,
+        "extract_teacher_features": 2, "teacher_features": 1, "pseudo_labels": 1, "total": 50,
     }  # fmt: skip
 
 
@@ -45,7 +46,9 @@ def test_llp_dry_run_has_sharded_jobs_and_is_fast(checkout, llp_dir):
     elapsed = time.perf_counter() - start
     assert done.returncode == 0, done.stderr[-3000:]
     counts = job_counts(done.stdout)
-    assert counts["download"] == counts["extract"] == 40
+    assert counts["download"] == counts["extract"] == counts["extract_teacher_features"] == 40
+    assert counts["teacher_features"] == counts["pseudo_labels"] == 1
+    assert "--pseudo-labels valor results/llp/teachers/valor/agreement.json" in done.stdout
     assert counts["train"] == 44 and counts["evaluate"] == 45 and "make_demo" not in counts
     assert counts["build_graphs"] == 1 and counts["pretrain_avg"] == 3  # uni, cross, multi
     # one JoMoLD noise estimator, shared by the 19 denoised experiments and the 2 co-training ones
@@ -189,12 +192,29 @@ def test_extra_pretraining_clips_are_sharded_with_the_dataset(checkout, llp_dir)
 
 def test_imported_features_skip_videos(checkout, llp_dir):
     imports = "features={source: import, import: {vggish: /f/v, res152: /f/r, r2plus1d: /f/3}}"
-    done = llp(checkout, llp_dir, "-n", "-p", config=[imports])
+    extracting = llp(checkout, llp_dir, "-n", "-p", config=[imports])
+    assert extracting.returncode != 0 and "set its source to import" in extracting.stdout + extracting.stderr
+    valor = "{clip: /v/c, clap: /v/m, visual_labels: /v/vl, audio_labels: /v/al}"
+    teachers = f"teachers={{valor: {{source: import, import: {valor}}}}}"
+    done = llp(
+        checkout,
+        llp_dir,
+        "-n",
+        "-p",
+        "all",
+        "data/llp/teachers/valor/features.h5",
+        config=[imports, teachers],
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     counts = job_counts(done.stdout)
-    assert counts["import_features"] == 1
-    assert not {"download", "extract", "shard_clips"} & set(counts)
+    assert counts["import_features"] == counts["teacher_features"] == counts["pseudo_labels"] == 1
+    assert not {"download", "extract", "shard_clips", "extract_teacher_features"} & set(counts)
     assert "avvp import-features --vggish /f/v --res152 /f/r --r2plus1d /f/3" in done.stdout
+    assert (
+        "avvp import-features --clip /v/c --clap /v/m --output data/llp/teachers/valor/features.h5"
+        in done.stdout
+    )
+    assert "avvp pseudo-labels --import-visual /v/vl --import-audio /v/al --labels" in done.stdout
 
 
 def test_invalid_config_is_rejected_naming_the_key_in_one_line(checkout):
@@ -227,7 +247,8 @@ def test_slurm_profile_requests_gpus_as_generic_resources(checkout, llp_dir):
     blocks = done.stdout.split("\n\n")
     extract = next(b for b in blocks if "rule extract:" in b)
     train = next(b for b in blocks if "rule train:" in b)
-    assert "gpu=1" in extract and "gpu=1" in train
+    teacher = next(b for b in blocks if "rule extract_teacher_features:" in b)
+    assert "gpu=1" in extract and "gpu=1" in train and "gpu=1" in teacher
     download = next(b for b in blocks if "rule download:" in b)
     assert "gpu=" not in download
     profile = yaml.safe_load((checkout / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())

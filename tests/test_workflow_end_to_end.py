@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from workflow_helpers import fresh_checkout, snakemake
 
+from avvp.data.pseudo_labels import PseudoLabels
+
 TINY_CONFIG = """
 demo: {num_train: 6, num_val: 2, num_test: 2, num_classes: 3, frame_size: 32, fps: 8}
 features: {image_size: 16, clip_size: 16}
@@ -76,6 +78,12 @@ def test_tiny_demo_runs_end_to_end_and_resumes_by_shard(tmp_path):
     assert "10 of 10 clips are available; **0 missing**" in markdown
     assert "| test | 2 | 2 | 0 |" in markdown
     assert "random-init" in markdown
+    assert (
+        "## Teachers' pseudo-labels" in markdown
+        and "| valor | val | 2 | random-init(seed=0) (tiny)" in markdown
+    )
+    with PseudoLabels(results / "teachers" / "valor" / "pseudo_labels.h5") as labels:
+        assert len(labels.video_ids) == 10 and labels.teacher["visual"]["thresholds"] == [-0.55] * 25
     assert (results / "report" / "report.html").read_text().count("data:image/png;base64,") >= 2
     assert (results / "benchmarks" / "extract" / "001.tsv").is_file()
     assert (checkout / "logs" / "demo" / "train" / "han.log").stat().st_size > 0

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from avvp.data.features import FEATURE_SHAPES, FeatureStoreWriter
+from avvp.data.features import FEATURE_SHAPES, LLP_KINDS, FeatureStoreWriter
 from avvp.data.labels import CLASSES, NUM_SEGMENTS, segments_to_events, write_event_rows
 
 
@@ -41,7 +41,10 @@ TINY_MODEL = {"d_model": 32, "feedforward": 32, "dropout": 0.1}
 def random_features(batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
     """Gaussian model inputs of ``batch`` clips in LLP's shapes (ResNet152 at 8 frames per second)."""
     generator = torch.Generator().manual_seed(seed)
-    return {kind: torch.randn(batch, *shape, generator=generator) for kind, shape in FEATURE_SHAPES.items()}
+    return {
+        kind: torch.randn(batch, *shape, generator=generator)
+        for kind, shape in ((kind, FEATURE_SHAPES[kind]) for kind in LLP_KINDS)
+    }
 
 
 @dataclass
@@ -91,7 +94,10 @@ def make_splits(
 ) -> SyntheticSplits:
     """Write ``features.h5`` and ``annotations/`` (LLP file names) under ``root``; return their paths."""
     rng = np.random.default_rng(seed)
-    prototypes = {kind: rng.normal(size=(num_classes, dim)) for kind, (_, dim) in FEATURE_SHAPES.items()}
+    prototypes = {
+        kind: rng.normal(size=(num_classes, dim))
+        for kind, (_, dim) in ((kind, FEATURE_SHAPES[kind]) for kind in LLP_KINDS)
+    }
     annotations = root / "annotations"
     annotations.mkdir(parents=True, exist_ok=True)
     ids = {
@@ -105,12 +111,12 @@ def make_splits(
         write_event_rows(annotations / name, segments_to_events(ids["val"], dense["val"][modality]))
     features = root / "features.h5"
     with FeatureStoreWriter(features) as store:
-        for kind in FEATURE_SHAPES:
+        for kind in LLP_KINDS:
             store.set_attrs(kind, {"extractor": "synthetic", "weights": f"random-init(seed={seed})"})
         for split, split_ids in ids.items():
             audio, visual = dense[split]
             for i, vid in enumerate(split_ids):
-                for kind, (frames, dim) in FEATURE_SHAPES.items():
+                for kind, (frames, dim) in ((kind, FEATURE_SHAPES[kind]) for kind in LLP_KINDS):
                     present = audio[i, :, :num_classes] if kind == "vggish" else visual[i, :, :num_classes]
                     per_second = signal * present.astype(float) @ prototypes[kind]  # (10, dim)
                     repeated = np.repeat(per_second, frames // NUM_SEGMENTS, axis=0)

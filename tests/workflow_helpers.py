@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avvp.data.features import FEATURE_SHAPES, FeatureStoreWriter
+from avvp.data.features import FEATURE_SHAPES, LLP_KINDS, FeatureStoreWriter
 from avvp.data.labels import CLASSES, NUM_CLASSES, NUM_SEGMENTS
 from avvp.evaluation.metrics import llp_scores
 from avvp.preparation.download import ClipStatus, write_manifest
@@ -56,7 +56,7 @@ def write_run(results: Path, experiments: list[str]) -> None:
 def write_store(path: Path, video_ids: list[str]) -> None:
     """A feature store with all three kinds of ``video_ids``, stamped as random-init weights."""
     with FeatureStoreWriter(path) as store:
-        for kind, shape in FEATURE_SHAPES.items():
+        for kind, shape in ((kind, FEATURE_SHAPES[kind]) for kind in LLP_KINDS):
             store.set_attrs(kind, {"extractor": kind, "weights": "random-init(seed=0)", "frame_size": 64})
             for vid in video_ids:
                 store.add(kind, vid, np.zeros(shape, dtype=np.float32))

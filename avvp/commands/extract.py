@@ -1,4 +1,5 @@
-"""``avvp extract``: ResNet152, R(2+1)D-18 and VGGish features of raw clips into one feature-store shard."""
+"""``avvp extract``: ResNet152, R(2+1)D-18, VGGish (and VALOR's CLIP / CLAP) features of raw clips into one
+feature-store shard."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from avvp.commands import COMMANDS
-from avvp.data.features import FEATURE_SHAPES, STORAGE_DTYPES
+from avvp.data.features import FEATURE_SHAPES, LLP_KINDS, STORAGE_DTYPES
 from avvp.device import DEVICE_CHOICES, resolve_device
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help=COMMANDS["extract"],
         description=(
             "Decode clips in memory (frames as 'ffmpeg -r 8' would give them, 80 sampled; first 10 s of audio "
-            "at 16 kHz), run the feature networks in batches and write one feature-store shard plus a failure "
+            "at 16 kHz, 48 kHz for CLAP), run the feature networks in batches and write one feature-store shard plus a failure "
             "manifest SHARD.failures.tsv (video_id, stage, reason). Bad clips are recorded, never fatal; "
             "clips shorter than 10 s are padded (last frame / silence) and recorded."
         ),
@@ -71,8 +72,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--kinds",
         type=_kinds,
-        default=list(FEATURE_SHAPES),
-        help="comma-separated feature kinds (default: all of %(default)s)",
+        default=list(LLP_KINDS),
+        help=f"comma-separated feature kinds of {list(FEATURE_SHAPES)} (default: LLP's %(default)s; clip, "
+        "clap and clap_segments are VALOR's CLIP / CLAP features, needing the 'teachers' extra)",
     )
     parser.add_argument(
         "--weights",
@@ -80,7 +82,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help=(
             "pretrained (published weights, downloaded once to the torch / TF-Hub cache), random (seeded "
             "random initialisation, stamped random-init), a checkpoint PATH, or per kind, e.g. "
-            "'resnet152=pretrained,vggish=vggish.pt' (default: %(default)s)"
+            "'resnet152=pretrained,vggish=vggish.pt'; for clip/clap a model folder (default: %(default)s)"
         ),
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of --weights random (default: %(default)s)")
@@ -110,6 +112,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=None,
         help="TF-Hub handle (URL or local SavedModel directory) of google/vggish/1, for --vggish-backend tfhub "
         "or pretrained PyTorch weights",
+    )
+    parser.add_argument(
+        "--clip-model",
+        default=None,
+        help="CLIP hub model[@revision] for --weights pretrained, or the architecture of random weights "
+        "('tiny': a small test model) (default: openai/clip-vit-large-patch14, VALOR's)",
+    )
+    parser.add_argument(
+        "--clap-model",
+        default=None,
+        help="CLAP hub model[@revision] for pretrained weights, or the architecture of random ones ('tiny') "
+        "(default: laion/clap-htsat-fused, the HF conversion of LAION's fused HTS-AT CLAP VALOR used)",
     )
     parser.add_argument(
         "--workers",
@@ -154,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
     """Extract the shard; exit 0 even when some clips failed (they are in the manifest)."""
     import torch
 
+    from extractors import clap, clip
     from extractors.forward_plan import parse_forward_option
     from extractors.networks import NetworkOptions, build_networks
     from extractors.pipeline import decoding_plan, extract_shard, list_videos, manifest_path
@@ -168,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
         clip_size=args.clip_size,
         vggish_backend=args.vggish_backend,
         vggish_handle=args.vggish_handle or DEFAULT_HANDLE,
+        clip_model=args.clip_model or clip.DEFAULT_MODEL,
+        clap_model=args.clap_model or clap.DEFAULT_MODEL,
         forward=parse_forward_option(args.forward, args.kinds),
     )
     device = resolve_device(args.device)

@@ -12,7 +12,13 @@ from avvp.data.import_released import import_released, write_manifest
 from avvp.data.labels import read_weak_labels
 from avvp.errors import InputError
 
-KIND_OPTIONS = {"vggish": "vggish", "res152": "resnet152", "r2plus1d": "r2plus1d"}
+KIND_OPTIONS = {
+    "vggish": "vggish",
+    "res152": "resnet152",
+    "r2plus1d": "r2plus1d",
+    "clip": "clip",
+    "clap": "clap",
+}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -22,14 +28,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help=COMMANDS["import-features"],
         description=(
             "Read the released LLP features (one <11-character YouTube id>.npy per clip: VGGish 10x128, "
-            "ResNet152 80x2048, R(2+1)D-18 10x512), check shape and finiteness, and write them into one "
-            "HDF5 feature store keyed by LLP filename. Missing, extra and invalid files are listed in "
+            "ResNet152 80x2048, R(2+1)D-18 10x512) and VALOR's (CLIP/features 10x768, CLAP/features "
+            "64x768), check shape and finiteness, and write them into one HDF5 feature store keyed by LLP "
+            "filename (VALOR's released pseudo-labels: 'avvp pseudo-labels --import-visual/--import-audio'). Missing, extra and invalid files are listed in "
             "OUTPUT.problems.tsv and summarised; they never stop the import."
         ),
     )
     parser.add_argument("--vggish", help="folder of VGGish .npy files (10x128)")
     parser.add_argument("--res152", help="folder of ResNet152 .npy files (80x2048)")
     parser.add_argument("--r2plus1d", help="folder of R(2+1)D-18 .npy files (10x512)")
+    parser.add_argument("--clip", help="folder of VALOR's CLIP ViT-L/14 .npy files (CLIP/features, 10x768)")
+    parser.add_argument(
+        "--clap", help="folder of VALOR's CLAP feature-map .npy files (CLAP/features, 64x768)"
+    )
     parser.add_argument("--output", required=True, help="feature store to write (.h5)")
     parser.add_argument(
         "--clips",
@@ -51,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     """Import, print a summary per kind, write the problem manifest; exit code 0."""
     folders = {kind: getattr(args, option) for option, kind in KIND_OPTIONS.items() if getattr(args, option)}
     if not folders:
-        raise InputError("give at least one of --vggish, --res152, --r2plus1d")
+        raise InputError("give at least one of --vggish, --res152, --r2plus1d, --clip, --clap")
     for kind, folder in folders.items():
         if not Path(folder).is_dir():
             raise InputError(f"{folder}: not a folder (given for {kind})")

@@ -15,6 +15,7 @@ from avvp.reports.inputs import (
     read_pretraining,
 )
 from avvp.reports.render import build_report
+from avvp.reports.teachers import read_agreement
 from avvp.training.noise_ratios import read_noise_ratios
 from avvp.training.refined_labels import read_refined_labels
 
@@ -109,6 +110,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="a label refiner and its .npz of 'avvp refine-labels' (MA): the labels removed per class and "
         "modality are shown; repeatable",
     )
+    parser.add_argument(
+        "--pseudo-labels",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "FILE"),
+        help="a teacher and the agreement JSON of 'avvp pseudo-labels --agreement': the segment-level F1 of "
+        "its pseudo-labels against the dense labels is shown; repeatable",
+    )
     parser.add_argument("--output-md", required=True, help="Markdown report to write (figures go beside it)")
     parser.add_argument("--output-html", required=True, help="HTML report to write")
     return parser
@@ -153,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
         read_pretraining(args.pretraining),
         {name: read_noise_ratios(path) for name, path in args.noise_ratios},
         {name: read_refined_labels(path) for name, path in args.refined_labels},
+        {name: read_agreement(path) for name, path in args.pseudo_labels},
     )
     log.info("wrote %s and %s", args.output_md, args.output_html)
     return 0

@@ -2,10 +2,14 @@
 
 Layout of one file (a *store*; shards and merged stores look the same)::
 
-    /<kind>/features   float32 or float16 [N, T, D]   (vggish 10x128, resnet152 80x2048, r2plus1d 10x512)
+    /<kind>/features   float32 or float16 [N, T, D]   (vggish 10x128, resnet152 80x2048, r2plus1d 10x512,
+                                                      clip 10x768, clap 64x768, clap_segments 10x512)
     /<kind>/video_id   utf-8 strings [N]              LLP filename of each row
     /<kind>.attrs      extractor, weights (identity), sampling parameters, package versions (JSON values)
     /<kind>/standardization/mean, /std   float64 [D]   only in a standardised store: the statistics used
+    /<kind>/prompts/embeddings   float32 [C, D']      only for the image-text and audio-text kinds (clip,
+                                                      clap_segments): the class prompts' text embeddings;
+                                                      attrs ``texts`` (JSON list) and ``logit_scale``
 
 Each kind has its own ``video_id`` index, so a clip can have visual features but no audio ones. Writers
 build the whole file under a temporary name and rename it into place on success, so an interrupted write
@@ -33,9 +37,15 @@ FEATURE_SHAPES: dict[str, tuple[int, int]] = {
     "vggish": (10, 128),
     "resnet152": (80, 2048),
     "r2plus1d": (10, 512),
+    "clip": (10, 768),
+    "clap": (64, 768),
+    "clap_segments": (10, 512),
 }
-"""Per-clip feature shape ``(T, D)`` of each kind, as in LLP's released features."""
-AUDIO_KINDS = frozenset({"vggish"})
+"""Per-clip feature shape ``(T, D)`` of each kind, as in LLP's released features (the first three) and
+VALOR's (CLIP ViT-L/14 image embeddings; CLAP HTS-AT feature maps; per-second CLAP audio embeddings)."""
+LLP_KINDS = ("vggish", "resnet152", "r2plus1d")
+"""The kinds LLP's authors released, extracted by default."""
+AUDIO_KINDS = frozenset({"vggish", "clap", "clap_segments"})
 """The kinds computed from a clip's audio track; the others are computed from its picture."""
 
 STORAGE_DTYPES = ("float32", "float16")
@@ -69,6 +79,28 @@ class Standardization:
         """``features`` ``(..., D)`` z-scored exactly as a standardised store's rows are, as float32."""
         scale = 1.0 / np.maximum(self.std, self.epsilon)
         return ((features - self.mean) * scale).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class TextEmbeddings:
+    """The text side of an image-text or audio-text kind: ``texts`` (C prompts, in class order), their
+    L2-normalised embeddings float32 [C, D'] and the model's ``logit_scale`` (similarity logits are
+    ``logit_scale * cos``)."""
+
+    texts: tuple[str, ...]
+    embeddings: np.ndarray
+    logit_scale: float
+
+    def same_as(self, other: TextEmbeddings) -> bool:
+        """Whether both hold the same prompts, embeddings and scale."""
+        return (
+            self.texts == other.texts
+            and self.logit_scale == other.logit_scale
+            and np.array_equal(self.embeddings, other.embeddings)
+        )
+
+
+PROMPTS_GROUP = "prompts"
 
 
 def package_versions(*names: str) -> dict[str, str]:
@@ -148,6 +180,16 @@ class FeatureStoreWriter:
             "reference_clips": reference_clips,
             "epsilon": standardization.epsilon,
         }
+
+    def set_text_embeddings(self, kind: str, text: TextEmbeddings) -> None:
+        """Record the class prompts' embeddings of ``kind`` (group ``/<kind>/prompts``)."""
+        self._dataset(kind)
+        group = self._handle[kind].require_group(PROMPTS_GROUP)
+        if "embeddings" in group:
+            del group["embeddings"]
+        group.create_dataset("embeddings", data=np.asarray(text.embeddings, dtype=np.float32))
+        group.attrs["texts"] = json.dumps(list(text.texts))
+        group.attrs["logit_scale"] = float(text.logit_scale)
 
     def add(self, kind: str, video_id: str, features: np.ndarray) -> None:
         """Append one clip's ``(T, D)`` features; raises :class:`FeatureStoreError` on a bad shape or NaN."""
@@ -276,6 +318,22 @@ class FeatureStore:
             )
         return Standardization(group["mean"][:], group["std"][:], float(marked["epsilon"]))
 
+    def text_embeddings(self, kind: str) -> TextEmbeddings | None:
+        """The class prompts' embeddings recorded with ``kind`` (None when the kind has none)."""
+        group = self._group(kind).get(PROMPTS_GROUP)
+        if group is None:
+            return None
+        try:
+            return TextEmbeddings(
+                tuple(json.loads(group.attrs["texts"])),
+                group["embeddings"][()].astype(np.float32),
+                float(group.attrs["logit_scale"]),
+            )
+        except (KeyError, json.JSONDecodeError):
+            raise FeatureStoreError(
+                f"{self.path}: '{kind}/{PROMPTS_GROUP}' lacks its embeddings, texts or logit_scale"
+            ) from None
+
     def missing(self, kind: str, video_ids: Iterable[str]) -> list[str]:
         """The clips among ``video_ids`` that have no ``kind`` features here."""
         rows = self._rows(kind)
@@ -320,6 +378,7 @@ def merge_stores(inputs: Sequence[str | Path], output: str | Path, dtype: str = 
     (for example other weights), is an error: merging them would mix incompatible features.
     """
     attrs_of: dict[str, tuple[dict[str, Any], Path]] = {}
+    text_of: dict[str, tuple[TextEmbeddings, Path]] = {}
     source_of: dict[tuple[str, str], Path] = {}
     with FeatureStoreWriter(output, dtype=dtype) as writer:
         for path in map(Path, inputs):
@@ -333,6 +392,7 @@ def merge_stores(inputs: Sequence[str | Path], output: str | Path, dtype: str = 
                         )
                     attrs_of.setdefault(kind, (attrs, path))
                     writer.set_attrs(kind, attrs)
+                    _merge_text(writer, kind, store.text_embeddings(kind), path, text_of)
                     features = store.dataset(kind)
                     for row, vid in enumerate(store.video_ids(kind)):
                         if (kind, vid) in source_of:
@@ -344,3 +404,22 @@ def merge_stores(inputs: Sequence[str | Path], output: str | Path, dtype: str = 
                         writer.add(kind, vid, features[row])
         counts = {kind: len(ids) for kind, ids in writer._ids.items()}
     return counts
+
+
+def _merge_text(
+    writer: FeatureStoreWriter,
+    kind: str,
+    text: TextEmbeddings | None,
+    path: Path,
+    seen: dict[str, tuple[TextEmbeddings, Path]],
+) -> None:
+    """Carry a shard's prompt embeddings into the merged store; refuse shards whose prompts differ."""
+    if text is None:
+        return
+    if kind in seen and not seen[kind][0].same_as(text):
+        raise FeatureStoreError(
+            f"{path}: '{kind}' prompt embeddings differ from those in {seen[kind][1]}; refusing to merge"
+        )
+    if kind not in seen:
+        seen[kind] = (text, path)
+        writer.set_text_embeddings(kind, text)

@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from avvp.errors import InputError
+from extractors.hf_models import LOCAL_FOLDER
 from extractors.identity import TFHUB, WeightsIdentity
+from extractors.weights import FOLDER_KINDS
+
+MODEL_OPTIONS = {"clip": "clip_model", "clap": "clap_model", "clap_segments": "clap_model"}
+"""The option naming the model (hub name, folder or architecture) of each teacher kind."""
 
 
 def _recorded_weights(attrs: Mapping[str, Any]) -> WeightsIdentity | None:
@@ -62,13 +67,17 @@ def network_options(
     if len(seeds) > 1:
         raise InputError(f"the checkpoint's features use random weights of several seeds {sorted(seeds)}")
     for kind, choice in weights.items():
-        if choice not in ("pretrained", "random") and not Path(choice).is_file():
+        folder = kind in FOLDER_KINDS and Path(choice).is_dir()
+        if choice not in ("pretrained", "random") and not Path(choice).is_file() and not folder:
             raise InputError(f"{choice}: weights file for '{kind}' not found")
     options: dict[str, Any] = {"weights": weights, "seed": seeds.pop() if seeds else 0}
     if "resnet152" in identity and "crop" in identity["resnet152"]:
         options["image_size"] = int(identity["resnet152"]["crop"])
     if "r2plus1d" in identity and "frame_size" in identity["r2plus1d"]:
         options["clip_size"] = int(identity["r2plus1d"]["frame_size"])
+    for kind, option in MODEL_OPTIONS.items():
+        if kind in kinds and identity[kind].get("model") not in (None, LOCAL_FOLDER):
+            options[option] = str(identity[kind]["model"])
     vggish = identity.get("vggish", {})
     if vggish.get("backend"):
         options["vggish_backend"] = vggish["backend"]

@@ -17,7 +17,7 @@ from markupsafe import Markup
 from avvp.data.labels import CLASSES
 from avvp.evaluation import METRIC_NAMES
 from avvp.io import atomic_path
-from avvp.reports import figures
+from avvp.reports import figures, teachers
 from avvp.reports.inputs import (
     LEVELS,
     METRIC_TITLES,
@@ -122,6 +122,8 @@ class ReportData:
     denoising_figures: dict[str, Path] = field(default_factory=dict)
     refined_labels: dict[str, RefinedLabels] = field(default_factory=dict)
     refinement_figures: dict[str, Path] = field(default_factory=dict)
+    pseudo_labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Teacher name -> its pseudo-labels' agreement with the dense labels (:mod:`avvp.reports.teachers`)."""
 
 
 class Markdown(str):
@@ -492,6 +494,9 @@ def render_markdown(data: ReportData, image: Callable[[Path], str]) -> str:
             lines += FIGURE_TABLES[caption](data)
     lines += _denoising_lines(data, image)
     lines += _refinement_lines(data, image)
+    if data.pseudo_labels:
+        rows = [[_text(cell) for cell in row] for row in teachers.agreement_rows(data.pseudo_labels)]
+        lines += ["", f"## {teachers.TITLE}", "", teachers.NOTE, "", *_table(teachers.HEADER, rows)]
     lines += _avg_lines(data, image)
     lines += ["", "## Dataset coverage", "", *_coverage_lines(data)]
     lines += [
@@ -548,6 +553,7 @@ def build_report(
     pretraining: dict[str, list[dict[str, Any]]],
     noise_ratios: dict[str, NoiseRatios] | None = None,
     refined_labels: dict[str, RefinedLabels] | None = None,
+    pseudo_labels: dict[str, dict[str, Any]] | None = None,
 ) -> ReportData:
     """Gather the inputs, draw the figures beside ``output_md`` (``figures/``) and write both reports.
 
@@ -556,7 +562,7 @@ def build_report(
     ``graphs`` (the attributes of a grounding-graph file) and ``pretraining`` (variant -> history) add the
     AVG pretraining section (none when ``graphs`` is None and ``pretraining`` empty); ``noise_ratios``
     (estimator -> ratios) the label-denoising section; ``refined_labels`` (refiner -> its file's content)
-    the label-refinement section.
+    the label-refinement section; ``pseudo_labels`` (teacher -> agreement) the pseudo-label section.
     """
     reference = read_reference(reference_csv)
     reference.check_papers(papers)
@@ -611,6 +617,7 @@ def build_report(
             if refined_labels
             else {}
         ),
+        pseudo_labels=pseudo_labels or {},
     )
     with atomic_path(output_md) as tmp:
         tmp.write_text(

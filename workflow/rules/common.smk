@@ -29,6 +29,9 @@ NOISE_ESTIMATORS = sorted({spec["noise_estimator"] for spec in config["experimen
 REFINEMENT = RESULTS / "refinement"
 LABEL_REFINERS = sorted({spec["label_refiner"] for spec in config["experiments"].values() if spec.get("label_refiner")})
 """Label refiners some experiment is trained after (none: no refinement jobs)."""
+TEACHERS = list(config.get("teachers", {}))
+"""Pretrained teachers (VALOR's CLIP + CLAP) whose features and pseudo-labels are made (none: no jobs)."""
+TEACHER_KINDS = "clip,clap,clap_segments"
 PARSE = RESULTS / "parse"
 PARSE_PARTS = [str(i) for i in range(config["parse"]["jobs"])]
 FEATURES = DATA / "features" / "features.h5"
@@ -43,6 +46,7 @@ wildcard_constraints:
     variant="uni|cross|multi",
     estimator="|".join(config["noise_estimators"]) or "no_estimator",
     refiner="|".join(config["label_refiners"]) or "no_refiner",
+    teacher="|".join(TEACHERS) or "no_teacher",
     part=r"\d+",
 
 
@@ -417,3 +421,97 @@ def report_experiment_options(wildcards):
 def report_paper_options(wildcards):
     """'--paper PAPER' for each paper the report is restricted to (reference.paper), or nothing."""
     return [arg for paper in as_list(config["reference"]["paper"]) for arg in ("--paper", paper)]
+
+
+def teacher_setting(teacher, key, default=None):
+    """One setting of a teacher (config teachers.<name>), or its schema default."""
+    return config["teachers"][teacher].get(key, default)
+
+
+def teacher_features(teacher):
+    """The teacher's feature store (clip, clap, clap_segments with the prompt embeddings; or imported)."""
+    return DATA / "teachers" / teacher / "features.h5"
+
+
+def pseudo_label_file(teacher):
+    """The pseudo_labels.h5 of a teacher (written by rule pseudo_labels)."""
+    return RESULTS / "teachers" / teacher / "pseudo_labels.h5"
+
+
+def pseudo_label_agreement(teacher):
+    """The agreement JSON of a teacher's pseudo-labels with the dense val/test labels."""
+    return RESULTS / "teachers" / teacher / "agreement.json"
+
+
+def teacher_import(teacher, key):
+    """A folder of a teacher's 'import' setting; one clear line when it is not configured."""
+    folder = teacher_setting(teacher, "import", {}).get(key)
+    if not folder:
+        raise ValueError(f"config: teacher '{teacher}' has source 'import' but no import.{key} folder")
+    return folder
+
+
+def teacher_extract_options(wildcards):
+    """The weights and model options of 'avvp extract' for a teacher's kinds."""
+    teacher = wildcards.teacher
+    return [
+        "--weights", teacher_setting(teacher, "weights", "pretrained"),
+        "--clip-model", teacher_setting(teacher, "clip_model", "openai/clip-vit-large-patch14"),
+        "--clap-model", teacher_setting(teacher, "clap_model", "laion/clap-htsat-fused"),
+    ]  # fmt: skip
+
+
+def teacher_import_options(wildcards):
+    """The --clip and --clap folders of 'avvp import-features' for a teacher with source 'import'."""
+    return [arg for key in ("clip", "clap") for arg in (f"--{key}", teacher_import(wildcards.teacher, key))]
+
+
+def pseudo_label_inputs(wildcards):
+    """The teacher's feature store (source extract), or nothing (import reads the released folders)."""
+    if teacher_setting(wildcards.teacher, "source", "extract") == "import":
+        return []
+    return [teacher_features(wildcards.teacher)]
+
+
+def pseudo_label_options(wildcards, input):
+    """Where 'avvp pseudo-labels' takes the labels from (the store, or the released folders) and the
+    configured thresholds."""
+    teacher = wildcards.teacher
+    if teacher_setting(teacher, "source", "extract") == "import":
+        return ["--import-visual", teacher_import(teacher, "visual_labels"),
+                "--import-audio", teacher_import(teacher, "audio_labels")]  # fmt: skip
+    options = ["--features", str(input.features)]
+    for modality in ("visual", "audio"):
+        value = teacher_setting(teacher, f"{modality}_thresholds")
+        if value is not None:
+            options += [f"--{modality}-thresholds", str(value)]
+    return options
+
+
+def report_teacher_inputs(wildcards):
+    """The agreement JSON of every teacher."""
+    return [pseudo_label_agreement(teacher) for teacher in TEACHERS]
+
+
+def report_teacher_options(wildcards):
+    """'--pseudo-labels NAME FILE' for each teacher."""
+    return [arg for t in TEACHERS for arg in ("--pseudo-labels", t, str(pseudo_label_agreement(t)))]
+
+
+def teacher_store_rule_input(wildcards):
+    """The teacher's shards (source extract), or nothing (source import)."""
+    if teacher_setting(wildcards.teacher, "source", "extract") == "import":
+        return []
+    if config["features"]["source"] == "import":
+        raise ValueError(
+            f"config: teacher '{wildcards.teacher}' extracts from the clips, but features.source is 'import' "
+            "(no videos): set its source to import with VALOR's released folders"
+        )
+    return expand(DATA / "teachers" / wildcards.teacher / "shards" / "{shard}.h5", shard=SHARDS)
+
+
+def teacher_store_command(wildcards, input, output):
+    """Merge the teacher's shards, or import VALOR's released CLIP and CLAP features."""
+    if teacher_setting(wildcards.teacher, "source", "extract") == "import":
+        return ["import-features", *teacher_import_options(wildcards), "--output", str(output)]
+    return ["merge-features", *map(str, input), "--output", str(output)]

@@ -13,6 +13,7 @@ rule report:
         pretraining=report_pretraining_inputs,
         denoising=report_denoising_inputs,
         refinement=report_refinement_inputs,
+        teachers=report_teacher_inputs,
     output:
         markdown=report(RESULTS / "report" / "report.md", category="Report", labels={"format": "Markdown"}),
         html=report(RESULTS / "report" / "report.html", category="Report", labels={"format": "HTML"}),
@@ -26,6 +27,7 @@ rule report:
         pretraining=report_pretraining_options,
         denoising=report_denoising_options,
         refinement=report_refinement_options,
+        teachers=report_teacher_options,
     log:
         LOGS / "report.log",
     conda:
@@ -33,4 +35,4 @@ rule report:
     shell:
         "avvp report --run-name {params.run:q} --results-dir {params.results:q} {params.experiments:q} --baseline {params.baseline:q}"
         " --features {input.features:q} --coverage {input.coverage:q} {params.manifests:q} --reference {input.reference:q} {params.papers:q}"
-        " {params.pretraining:q} {params.denoising:q} {params.refinement:q} --output-md {output.markdown:q} --output-html {output.html:q} > {log} 2>&1"
+        " {params.pretraining:q} {params.denoising:q} {params.refinement:q} {params.teachers:q} --output-md {output.markdown:q} --output-html {output.html:q} > {log} 2>&1"
