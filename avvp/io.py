@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +48,15 @@ def _busy(target: Path, lock: Path) -> BusyTargetError:
     )
 
 
-def _take_lock(lock: Path, target: Path) -> int | None:
+def _take_lock(lock: Path, busy: Callable[[], BusyTargetError]) -> int | None:
     """An open descriptor of ``lock`` holding its exclusive POSIX lock, or None when the file system cannot
-    lock files. Raises :class:`BusyTargetError` when another process holds it.
+    lock files. Raises ``busy()`` when another process (or this one) holds it.
 
     POSIX locks (``lockf``) end with their process, however it ends, and are not inherited by forked
     children (decoding workers): a lock file left by a killed run is taken over, never in the way.
     """
     if lock.resolve() in _HELD_LOCKS:
-        raise _busy(target, lock)  # POSIX locks do not exclude their own process: refuse here
+        raise busy()  # POSIX locks do not exclude their own process: refuse here
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         try:
@@ -64,8 +64,8 @@ def _take_lock(lock: Path, target: Path) -> int | None:
         except OSError as err:
             os.close(fd)
             if err.errno in (errno.EACCES, errno.EAGAIN):
-                raise _busy(target, lock) from None
-            log.warning("%s: cannot lock %s (%s); writing without a lock", target, lock, err.strerror or err)
+                raise busy() from None
+            log.warning("cannot lock %s (%s); writing without a lock", lock, err.strerror or err)
             return None
         try:
             current = os.stat(lock)
@@ -82,18 +82,61 @@ def _writing(target: Path) -> Iterator[bool]:
     """Hold ``target``'s lock file while the block writes it; yields whether the lock is held (False on a
     file system without locks). The lock file is removed before the lock is released."""
     lock = _lock_file(target)
-    fd = _take_lock(lock, target)
+    with _holding(lock, lambda: _busy(target, lock)) as fd:
+        yield fd is not None
+
+
+@contextlib.contextmanager
+def _holding(lock: Path, busy: Callable[[], BusyTargetError]) -> Iterator[int | None]:
+    """Hold ``lock`` (:func:`_take_lock`) while the block runs; yields its descriptor (None on a file system
+    without locks). The lock file is removed before the lock is released."""
+    fd = _take_lock(lock, busy)
     if fd is None:
-        yield False
+        yield None
         return
     held = lock.resolve()
     _HELD_LOCKS.add(held)
     try:
-        yield True
+        yield fd
     finally:
         _HELD_LOCKS.discard(held)
         lock.unlink(missing_ok=True)
         os.close(fd)
+
+
+RUN_LOCK = ".avvp-run.lock"
+"""The lock file a run holds in the output folder it owns (it holds the run's process id)."""
+
+
+def _folder_busy(folder: Path, command: str) -> BusyTargetError:
+    try:
+        holder = (folder / RUN_LOCK).read_text(encoding="utf-8").strip() or "unknown"
+    except OSError:
+        holder = "unknown"
+    return BusyTargetError(
+        f"{folder}: another run is writing into this folder now (pid {holder}); let it finish or stop it, "
+        f"or give {command} another --output-dir"
+    )
+
+
+@contextlib.contextmanager
+def own_folder(folder: str | Path, command: str) -> Iterator[Path]:
+    """Own output ``folder`` (created if absent) while the block runs: a second run into it at the same
+    time gets :class:`BusyTargetError` at once, naming the folder and the owner's process id.
+
+    The lock (:data:`RUN_LOCK`, a POSIX lock: it ends with its process, however it ends) is taken before
+    anything is read, so a run never does its work only to find the folder taken; a lock file left by a
+    killed run is taken over. ``command`` (e.g. ``avvp train``) names the writer in the message.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: is a file; give a folder as --output-dir")
+    folder.mkdir(parents=True, exist_ok=True)
+    with _holding(folder / RUN_LOCK, lambda: _folder_busy(folder, command)) as fd:
+        if fd is not None:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        yield folder
 
 
 @contextlib.contextmanager
