@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -147,7 +148,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     While the block runs, the writer holds the lock file ``.NAME.lock`` beside ``target``: a second writer
     of the same target at the same time gets :class:`BusyTargetError` and leaves the first one's temporary
     file alone. Holding the lock, the writer deletes temporary files that an earlier, killed writer of the
-    same target left behind (a process killed with SIGKILL cannot clean up), so a rerun starts clean.
+    same target left behind (a process killed with SIGKILL cannot clean up), so a rerun starts clean. A
+    system error writing the temporary file (full disk) is raised as an ``OSError`` naming ``target``.
     """
     target = Path(target)
     if target.is_dir():
@@ -168,8 +170,45 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         try:
             yield tmp
             os.replace(tmp, target)
+        except OSError as err:
+            if err.filename not in (None, str(tmp)) or err.errno is None:
+                raise
+            raise OSError(err.errno, err.strerror, str(target)) from None  # name the output, not its temp
         finally:
             tmp.unlink(missing_ok=True)
+
+
+STAGING = ".staging.*.tmp"
+"""Pattern of the staging folders :func:`staged_outputs` makes inside an output folder."""
+
+
+@contextlib.contextmanager
+def staged_outputs(folder: str | Path, command: str) -> Iterator[Path]:
+    """Yield an empty staging folder inside output ``folder``; on normal exit every file written there is
+    renamed into ``folder`` (after all of them were written), else the staging folder is deleted: the
+    outputs appear together or not at all (a full disk leaves ``folder`` as it was).
+
+    The block runs owning ``folder`` (:func:`own_folder`; ``command`` names the writer), which lets it
+    delete staging folders a killed run left behind.
+    """
+    folder = Path(folder)
+    with own_folder(folder, command):
+        for leftover in folder.glob(STAGING):
+            log.info("removing %s, left by an interrupted run", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+        stage = Path(tempfile.mkdtemp(prefix=".staging.", suffix=".tmp", dir=folder))
+        try:
+            yield stage
+            for item in sorted(stage.iterdir()):
+                if not item.name.startswith("."):
+                    os.replace(item, folder / item.name)
+        except OSError as err:
+            staged = Path(err.filename) if isinstance(err.filename, str) else None
+            if staged is None or not staged.is_relative_to(stage) or err.errno is None:
+                raise
+            raise OSError(err.errno, err.strerror, str(folder / staged.relative_to(stage))) from None
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -20,6 +20,7 @@ loading.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -89,9 +90,15 @@ OFFICIAL_HAN_UNUSED = (
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` ``payload`` to ``path`` atomically."""
+    """``torch.save`` ``payload`` to ``path`` atomically.
+
+    The file is serialised in memory and written by Python, so a failed write (full disk) is an ``OSError``
+    naming ``path`` (torch's own file writer reports it as an unrelated ``RuntimeError``).
+    """
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def previous_run(
