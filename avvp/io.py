@@ -127,17 +127,23 @@ def own_folder(folder: str | Path, command: str) -> Iterator[Path]:
 
     The lock (:data:`RUN_LOCK`, a POSIX lock: it ends with its process, however it ends) is taken before
     anything is read, so a run never does its work only to find the folder taken; a lock file left by a
-    killed run is taken over. ``command`` (e.g. ``avvp train``) names the writer in the message.
+    killed run is taken over. ``command`` (e.g. ``avvp train``) names the writer in the message. A folder
+    this call created is removed again when the block leaves it empty.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder}: is a file; give a folder as --output-dir")
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    with _holding(folder / RUN_LOCK, lambda: _folder_busy(folder, command)) as fd:
-        if fd is not None:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-        yield folder
+    try:
+        with _holding(folder / RUN_LOCK, lambda: _folder_busy(folder, command)) as fd:
+            if fd is not None:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            yield folder
+    finally:
+        if created and not any(folder.iterdir()):
+            folder.rmdir()  # a run refused before writing anything leaves no empty folder behind
 
 
 @contextlib.contextmanager
