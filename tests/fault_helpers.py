@@ -61,10 +61,16 @@ def run_avvp(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def start_avvp(*args: str) -> subprocess.Popen:
-    """Start ``python -m avvp.cli ARGS`` (stdout and stderr as text pipes)."""
+    """Start ``python -m avvp.cli ARGS`` in a process group of its own, as a terminal runs a command
+    (stdout and stderr as text pipes)."""
     command = [sys.executable, "-m", "avvp.cli", *args]
     return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=avvp_env()
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=avvp_env(),
+        start_new_session=True,
     )
 
 
@@ -82,8 +88,9 @@ def wait_for(condition, timeout: float = 120.0, process: subprocess.Popen | None
 
 
 def interrupt(process: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 120.0) -> tuple[int, str]:
-    """Send ``sig`` (Ctrl-C by default) to ``process`` and wait for it; its exit code and stderr."""
-    process.send_signal(sig)
+    """Send ``sig`` (Ctrl-C by default) to the process group of ``process`` (started by :func:`start_avvp`),
+    as a terminal sends Ctrl-C to a command and its workers, and wait for it; its exit code and stderr."""
+    os.killpg(process.pid, sig)
     _, stderr = process.communicate(timeout=timeout)
     return process.returncode, stderr
 

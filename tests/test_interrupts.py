@@ -12,7 +12,7 @@ from extract_helpers import make_clip
 from fault_helpers import interrupt, last_line, run_avvp, start_avvp, wait_for
 
 CLIPS = 12
-EXTRACT = ("--kinds", "r2plus1d", "--clip-size", "16", "--weights", "random", "--workers", "0")
+EXTRACT = ("--kinds", "r2plus1d", "--clip-size", "16", "--weights", "random", "--workers", "1")
 EXTRACT += ("--device", "cpu", "--no-progress")
 
 
