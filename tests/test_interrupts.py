@@ -11,9 +11,9 @@ import pytest
 from extract_helpers import make_clip
 from fault_helpers import interrupt, last_line, run_avvp, start_avvp, wait_for
 
-CLIPS = 12
+CLIPS = 16
 EXTRACT = ("--kinds", "r2plus1d", "--clip-size", "16", "--weights", "random", "--workers", "1")
-EXTRACT += ("--device", "cpu", "--no-progress")
+EXTRACT += ("--batch-clips", "1", "--device", "cpu", "--no-progress")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_a_stopped_extraction_leaves_nothing_finished_and_the_rerun_is_identical
     stopped = tmp_path / "stopped" / "e.h5"
     stopped.parent.mkdir()
     process = start_avvp(*_extract(clips, stopped))
-    wait_for(lambda: _temporary(stopped.parent), process=process)
+    wait_for(lambda: list(stopped.parent.glob(".e.h5.*.tmp")), process=process)  # the store is being written
     code, stderr = interrupt(process, sig)
     assert not stopped.exists()
     if sig == signal.SIGINT:
