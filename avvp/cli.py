@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from avvp import __version__
 from avvp.commands import COMMANDS, module_name
-from avvp.errors import InputError
+from avvp.errors import INTERRUPTED_EXIT_CODE, InputError, os_error_line
 
 
 def chosen_command(argv: Sequence[str]) -> str | None:
@@ -47,7 +47,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run the chosen subcommand; return the process exit code."""
+    """Parse ``argv`` and run the chosen subcommand; return the process exit code: 0 on success, 2 for
+    bad input, 1 when the system refuses (full disk, read-only file system), 130 on Ctrl-C. Each failure
+    is one line on stderr, without a traceback (temporary files are removed on the way out)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
@@ -59,6 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as err:
         print(f"avvp {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        print(f"avvp {args.command}: error: {os_error_line(err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"avvp {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
 
 
 if __name__ == "__main__":

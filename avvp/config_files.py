@@ -28,13 +28,23 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error on one line: where (line, column) and what, e.g. a tag no safe loader constructs."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = getattr(err, "problem", None) or " ".join(str(err).split())
+    if "could not determine a constructor" in problem:
+        problem += "; tags that build Python objects are not accepted"
+    return where + problem
+
+
 def _read_mapping(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{path}: config file not found")
     try:
         loaded = yaml.safe_load(read_text(path))
     except yaml.YAMLError as err:
-        raise InputError(f"{path}: not valid YAML ({err})") from None
+        raise InputError(f"{path}: not valid YAML ({_yaml_problem(err)})") from None
     if loaded is not None and not isinstance(loaded, dict):
         raise InputError(f"{path}: expected a mapping of settings at the top level")
     return loaded or {}

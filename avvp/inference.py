@@ -28,6 +28,7 @@ from avvp.decision_rules import (
     DecisionRule,
 )
 from avvp.device import autocast
+from avvp.hdf5_output import hdf5_output
 from avvp.io import atomic_path
 
 
@@ -113,7 +114,7 @@ def decide(
 
 def write_probabilities(path: str | Path, probabilities: Probabilities) -> None:
     """Write ``probabilities`` to an HDF5 file atomically (datasets named as the fields, plus ``classes``)."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
+    with atomic_path(path) as tmp, hdf5_output(tmp, path) as (handle, _):
         string = h5py.string_dtype("utf-8")
         handle.create_dataset("video_id", data=np.array(probabilities.video_ids, dtype=object), dtype=string)
         handle.create_dataset("classes", data=np.array(CLASSES, dtype=object), dtype=string)

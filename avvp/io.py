@@ -13,8 +13,9 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +54,15 @@ def _busy(target: Path, lock: Path) -> BusyTargetError:
     )
 
 
-def _take_lock(lock: Path, target: Path) -> int | None:
+def _take_lock(lock: Path, busy: Callable[[], BusyTargetError]) -> int | None:
     """An open descriptor of ``lock`` holding its exclusive POSIX lock, or None when the file system cannot
-    lock files. Raises :class:`BusyTargetError` when another process holds it.
+    lock files. Raises ``busy()`` when another process (or this one) holds it.
 
     POSIX locks (``lockf``) end with their process, however it ends, and are not inherited by forked
     children (decoding workers): a lock file left by a killed run is taken over, never in the way.
     """
     if lock.resolve() in _HELD_LOCKS:
-        raise _busy(target, lock)  # POSIX locks do not exclude their own process: refuse here
+        raise busy()  # POSIX locks do not exclude their own process: refuse here
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         try:
@@ -69,8 +70,8 @@ def _take_lock(lock: Path, target: Path) -> int | None:
         except OSError as err:
             os.close(fd)
             if err.errno in (errno.EACCES, errno.EAGAIN):
-                raise _busy(target, lock) from None
-            log.warning("%s: cannot lock %s (%s); writing without a lock", target, lock, err.strerror or err)
+                raise busy() from None
+            log.warning("cannot lock %s (%s); writing without a lock", lock, err.strerror or err)
             return None
         try:
             current = os.stat(lock)
@@ -87,18 +88,67 @@ def _writing(target: Path) -> Iterator[bool]:
     """Hold ``target``'s lock file while the block writes it; yields whether the lock is held (False on a
     file system without locks). The lock file is removed before the lock is released."""
     lock = _lock_file(target)
-    fd = _take_lock(lock, target)
+    with _holding(lock, lambda: _busy(target, lock)) as fd:
+        yield fd is not None
+
+
+@contextlib.contextmanager
+def _holding(lock: Path, busy: Callable[[], BusyTargetError]) -> Iterator[int | None]:
+    """Hold ``lock`` (:func:`_take_lock`) while the block runs; yields its descriptor (None on a file system
+    without locks). The lock file is removed before the lock is released."""
+    fd = _take_lock(lock, busy)
     if fd is None:
-        yield False
+        yield None
         return
     held = lock.resolve()
     _HELD_LOCKS.add(held)
     try:
-        yield True
+        yield fd
     finally:
         _HELD_LOCKS.discard(held)
         lock.unlink(missing_ok=True)
         os.close(fd)
+
+
+RUN_LOCK = ".avvp-run.lock"
+"""The lock file a run holds in the output folder it owns (it holds the run's process id)."""
+
+
+def _folder_busy(folder: Path, command: str) -> BusyTargetError:
+    try:
+        holder = (folder / RUN_LOCK).read_text(encoding="utf-8").strip() or "unknown"
+    except OSError:
+        holder = "unknown"
+    return BusyTargetError(
+        f"{folder}: another run is writing into this folder now (pid {holder}); let it finish or stop it, "
+        f"or give {command} another --output-dir"
+    )
+
+
+@contextlib.contextmanager
+def own_folder(folder: str | Path, command: str) -> Iterator[Path]:
+    """Own output ``folder`` (created if absent) while the block runs: a second run into it at the same
+    time gets :class:`BusyTargetError` at once, naming the folder and the owner's process id.
+
+    The lock (:data:`RUN_LOCK`, a POSIX lock: it ends with its process, however it ends) is taken before
+    anything is read, so a run never does its work only to find the folder taken; a lock file left by a
+    killed run is taken over. ``command`` (e.g. ``avvp train``) names the writer in the message. A folder
+    this call created is removed again when the block leaves it empty.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: is a file; give a folder as --output-dir")
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with _holding(folder / RUN_LOCK, lambda: _folder_busy(folder, command)) as fd:
+            if fd is not None:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            yield folder
+    finally:
+        if created and not any(folder.iterdir()):
+            folder.rmdir()  # a run refused before writing anything leaves no empty folder behind
 
 
 @contextlib.contextmanager
@@ -109,7 +159,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     While the block runs, the writer holds the lock file ``.NAME.lock`` beside ``target``: a second writer
     of the same target at the same time gets :class:`BusyTargetError` and leaves the first one's temporary
     file alone. Holding the lock, the writer deletes temporary files that an earlier, killed writer of the
-    same target left behind (a process killed with SIGKILL cannot clean up), so a rerun starts clean.
+    same target left behind (a process killed with SIGKILL cannot clean up), so a rerun starts clean. A
+    system error writing the temporary file (full disk) is raised as an ``OSError`` naming ``target``.
     """
     target = Path(target)
     if target.is_dir():
@@ -130,8 +181,45 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         try:
             yield tmp
             os.replace(tmp, target)
+        except OSError as err:
+            if err.filename not in (None, str(tmp)) or err.errno is None:
+                raise
+            raise OSError(err.errno, err.strerror, str(target)) from None  # name the output, not its temp
         finally:
             tmp.unlink(missing_ok=True)
+
+
+STAGING = ".staging.*.tmp"
+"""Pattern of the staging folders :func:`staged_outputs` makes inside an output folder."""
+
+
+@contextlib.contextmanager
+def staged_outputs(folder: str | Path, command: str) -> Iterator[Path]:
+    """Yield an empty staging folder inside output ``folder``; on normal exit every file written there is
+    renamed into ``folder`` (after all of them were written), else the staging folder is deleted: the
+    outputs appear together or not at all (a full disk leaves ``folder`` as it was).
+
+    The block runs owning ``folder`` (:func:`own_folder`; ``command`` names the writer), which lets it
+    delete staging folders a killed run left behind.
+    """
+    folder = Path(folder)
+    with own_folder(folder, command):
+        for leftover in folder.glob(STAGING):
+            log.info("removing %s, left by an interrupted run", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+        stage = Path(tempfile.mkdtemp(prefix=".staging.", suffix=".tmp", dir=folder))
+        try:
+            yield stage
+            for item in sorted(stage.iterdir()):
+                if not item.name.startswith("."):
+                    os.replace(item, folder / item.name)
+        except OSError as err:
+            staged = Path(err.filename) if isinstance(err.filename, str) else None
+            if staged is None or not staged.is_relative_to(stage) or err.errno is None:
+                raise
+            raise OSError(err.errno, err.strerror, str(folder / staged.relative_to(stage))) from None
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -7,6 +7,7 @@ caller allows explicitly (:data:`NUMPY_RNG_TYPES` for the NumPy RNG state the or
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -61,16 +62,36 @@ def _refusal(path: Path, err: Exception, allowed: Sequence[Any]) -> RefusedConte
     return RefusedContentError(message, found.group(1))
 
 
+def verify_container(path: Path) -> None:
+    """Check the CRC of every member of ``path``'s zip container (the format ``torch.save`` writes), so a
+    damaged file is refused before its bytes become weights; :class:`InputError` naming the file and the
+    damaged member. Files in torch's legacy (non-zip) format have no checksums and pass unchecked."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as container:
+            damaged = container.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise InputError(f"{path}: corrupt checkpoint: its zip container is unreadable ({err})") from None
+    if damaged is not None:
+        raise InputError(
+            f"{path}: corrupt checkpoint: the checksum of its member '{damaged}' does not match "
+            "(the file was damaged after it was written; use another copy or retrain)"
+        )
+
+
 def load_dict(path: str | Path, allowed: Sequence[Any] = ()) -> dict[str, Any]:
     """The dict saved in ``path``: tensors, numbers, strings, lists, dicts and the ``allowed`` types only
     (entries for ``torch.serialization.safe_globals``); no code from the file runs.
 
-    Raises :class:`InputError` naming the file when it is absent, unreadable or holds something else
+    Raises :class:`InputError` naming the file when it is absent, damaged (:func:`verify_container`),
+    unreadable or holds something else
     (:class:`RefusedContentError` when it refers to code or types outside that list).
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: checkpoint not found")
+    verify_container(path)
     try:
         with torch.serialization.safe_globals(list(allowed)):
             payload = torch.load(path, map_location="cpu", weights_only=True)

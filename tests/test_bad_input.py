@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,26 @@ def _clip_copy(name: str) -> Setup:
     def setup(t: Path, ws: Workspace) -> None:
         (t / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ws.clip, t / name)
+
+    return setup
+
+
+def _damaged_checkpoint(part: str) -> Setup:
+    """Setup: ``c.pt``, the workspace's checkpoint with 64 bytes flipped inside its first weight tensor
+    (``part`` "flipped") or cut to its first half (``part`` "truncated")."""
+
+    def setup(t: Path, ws: Workspace) -> None:
+        data = bytearray(ws.checkpoint.read_bytes())
+        if part == "truncated":
+            data = data[: len(data) // 2]
+        else:
+            with zipfile.ZipFile(ws.checkpoint) as container:
+                member = next(
+                    i for i in container.infolist() if "/data/" in i.filename and i.file_size >= 128
+                )
+            start = member.header_offset + 30 + len(member.filename) + len(member.extra)
+            data[start : start + 64] = bytes(b ^ 0xFF for b in data[start : start + 64])
+        (t / "c.pt").write_bytes(bytes(data))
 
     return setup
 
@@ -508,6 +529,17 @@ CASES = [
     Case("predict-checkpoint-not-a-torch-file", predict("{t}/bad.pt"),
          "{t}/bad.pt: not a readable PyTorch checkpoint (KeyError: 101)", _write("bad.pt", "hello\n"),
          ("pred/pred_audio.csv",)),
+    Case("predict-checkpoint-byte-flipped", predict("{t}/c.pt"),
+         "{t}/c.pt: corrupt checkpoint: the checksum of its member 'archive/data/", _damaged_checkpoint("flipped"),
+         ("pred/pred_audio.csv",)),
+    Case("predict-checkpoint-truncated", predict("{t}/c.pt"), "{t}/c.pt: not a readable PyTorch checkpoint (",
+         _damaged_checkpoint("truncated"), ("pred/pred_audio.csv",)),
+    Case("train-store-truncated", train("{t}/f.h5"), "{t}/f.h5: not a readable HDF5 feature store (",
+         lambda t, ws: (t / "f.h5").write_bytes(ws.splits.features.read_bytes()[:100_000]), ("run/config.yaml",)),
+    Case("train-config-python-yaml-tag", train("{features}", "{ann}", "--config", "{t}/c.yaml"),
+         "{t}/c.yaml: not valid YAML (line 1, column 9: could not determine a constructor for the tag "
+         "'tag:yaml.org,2002:python/object/apply:os.system'; tags that build Python objects are not accepted)",
+         _write("c.yaml", 'epochs: !!python/object/apply:os.system ["touch ran"]\n'), ("run/config.yaml",)),
     Case("estimate-noise-output-not-npz", ("estimate-noise", "--checkpoint", "{ckpt}", "--features",
          "{features}", "--split-csv", "{t}/split.csv", "--output", "{t}/r.txt"),
          "--output {t}/r.txt: give a file name ending in .npz", _write("split.csv", "x"), ()),

@@ -157,7 +157,10 @@ def run(args: argparse.Namespace) -> int:
         args.allow_feature_mismatch,
         args.forward,
     )
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{args.output_dir}: cannot create the output folder ({err.strerror})") from None
     events = {"audio": [], "visual": []}
     failures = []
     for video in tqdm(videos, desc="parsing", unit="video", disable=args.no_progress):

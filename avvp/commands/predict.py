@@ -24,7 +24,7 @@ from avvp.device import DEVICE_CHOICES, resolve_device
 from avvp.errors import InputError
 from avvp.feature_identity import MISMATCH_FLAG, check_feature_identity, store_identity
 from avvp.inference import predict_probabilities, write_predictions
-from avvp.io import write_json
+from avvp.io import staged_outputs, write_json
 from avvp.training.checkpoints import (
     CHECKPOINT_FORMATS,
     checkpoint_decision,
@@ -205,19 +205,19 @@ def run(args: argparse.Namespace) -> int:
         cross_modal=cross_modal,
     )
     inputs.dataset.close()
-    paths = write_predictions(
-        args.output_dir, probabilities, decision["segment"], decision["video"], decision["rule"]
-    )
-    write_attention(
-        args.output_dir, attention_distribution(probabilities.modality_attention), args.split_csv.stem
-    )
     record = {
         **decision,
         "cross_modal": cross_modal,
         "checkpoint": str(args.checkpoint),
         "checkpoint_format": args.checkpoint_format,
     }
-    write_json(args.output_dir / DECISION_FILE, record)
+    with staged_outputs(args.output_dir, "avvp predict") as stage:  # all files or none
+        written = write_predictions(
+            stage, probabilities, decision["segment"], decision["video"], decision["rule"]
+        )
+        write_attention(stage, attention_distribution(probabilities.modality_attention), args.split_csv.stem)
+        write_json(stage / DECISION_FILE, record)
+    paths = {name: args.output_dir / path.name for name, path in written.items()}
     log.info(
         "decision rule %s (segment >= %g, video >= %g), %s cross-modal attention",
         decision["rule"],

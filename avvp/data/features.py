@@ -31,6 +31,7 @@ import h5py
 import numpy as np
 
 from avvp.errors import InputError, first_items
+from avvp.hdf5_output import hdf5_output
 from avvp.io import atomic_path
 
 FEATURE_SHAPES: dict[str, tuple[int, int]] = {
@@ -136,7 +137,9 @@ class FeatureStoreWriter:
             store.add("vggish", "abcdefghijk_0_10", features)   # (10, 128)
 
     Rows are appended to a temporary file beside ``path`` (so memory stays flat at LLP scale) and renamed
-    into place on close; leaving the ``with`` block by an exception deletes the temporary file.
+    into place on close; leaving the ``with`` block by an exception deletes the temporary file. A failed
+    write (full disk) raises ``OSError`` naming ``path`` at the clip that did not fit
+    (:mod:`avvp.hdf5_output`), and the temporary file is removed.
     """
 
     def __init__(self, path: str | Path, dtype: str = "float32") -> None:
@@ -146,7 +149,7 @@ class FeatureStoreWriter:
         self.dtype = dtype
         self._stack = contextlib.ExitStack()
         self._tmp = self._stack.enter_context(atomic_path(self.path))
-        self._handle = self._stack.enter_context(h5py.File(self._tmp, "w"))
+        self._handle, self._guard = self._stack.enter_context(hdf5_output(self._tmp, self.path))
         self._handle.attrs["format"] = FORMAT
         self._ids: dict[str, list[str]] = {}
         self._attrs: dict[str, dict[str, Any]] = {}
@@ -203,6 +206,7 @@ class FeatureStoreWriter:
         dataset.resize(n + 1, axis=0)
         dataset[n] = features
         self._ids[kind].append(video_id)
+        self._guard.check()  # a full disk stops the writer at the clip that did not fit
 
     def close(self) -> None:
         """Write the indexes and attributes, close the file and rename it into place."""

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from avvp.data.features import FeatureStore
 from avvp.data.labels import NUM_SEGMENTS
 from avvp.errors import InputError, first_items
+from avvp.hdf5_output import hdf5_output
 from avvp.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -248,7 +249,7 @@ def write_graph_file(
     path: str | Path, video_ids: Sequence[str], graphs: np.ndarray, attrs: dict[str, Any]
 ) -> None:
     """Write GT ``graphs`` bool ``(N, 10, 10)`` of ``video_ids`` and JSON ``attrs`` to ``path``, atomically."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
+    with atomic_path(path) as tmp, hdf5_output(tmp, path) as (handle, _):
         handle.create_dataset("graphs", data=np.asarray(graphs, dtype=bool))
         handle.create_dataset("video_id", data=np.array(list(video_ids), dtype=object), dtype=_STRING)
         handle.attrs["format"] = FORMAT

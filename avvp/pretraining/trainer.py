@@ -18,6 +18,7 @@ import torch
 from avvp.data.dataset import Batch, SplitDataset, resolve_feature_sources
 from avvp.data.labels import read_weak_labels
 from avvp.errors import InputError
+from avvp.io import own_folder
 from avvp.models.avg_encoder import AVGEncoder
 from avvp.pretraining.config import PretrainConfig
 from avvp.pretraining.graphs import GraphStore
@@ -87,8 +88,16 @@ def load_pretraining_data(config: PretrainConfig) -> tuple[SplitDataset, torch.T
 def pretrain(config: PretrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """Pretrain the AVG encoder as ``config`` says; returns the last epoch's history record.
 
-    With ``resume``, continues from ``output_dir/last.pt`` (encoder, optimizer, schedule, RNG, history).
+    With ``resume``, continues from ``output_dir/last.pt`` (encoder, optimizer, schedule, RNG, history). The
+    run owns ``output_dir`` from its first step (:func:`avvp.io.own_folder`).
     """
+    config.require_paths("config")
+    with own_folder(config.output_dir, "avvp pretrain"):
+        return _pretrain_owned(config, resume, overwrite)
+
+
+def _pretrain_owned(config: PretrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
+    """:func:`pretrain`, in an output folder this process owns."""
     output_dir, state, device = start_run(config, resume, overwrite, RESUME_FREE_KEYS, "avvp pretrain")
     encoder = AVGEncoder(config.encoder)
     dataset, graphs = load_pretraining_data(config)

@@ -5,7 +5,8 @@ Native model checkpoint (``best.pt``): ``{"format": "avvp-parser/2", "model": <m
 "segment", "video"}}``; ``features`` holds the identity of each kind the model reads
 (:mod:`avvp.feature_identity`) and ``decision`` the rule validation used. Training state (``last.pt``):
 the same plus ``"training"`` (optimizer, scheduler, scaler, RNG, history, best score, diagnostics
-accumulators) and ``"config"`` (the whole training config). Official HAN checkpoints are the
+accumulators), ``"config"`` (the whole training config) and ``"splits"`` (``{split: "sha256:<hex>"}`` of
+each label file read, checked on ``--resume`` with the feature identities). Official HAN checkpoints are the
 ``state_dict`` that ``main_avvp.py`` of YapengTian/AVVP-ECCV20 saves for ``MMIL_Net``; their keys are
 mapped onto the HAN configuration of :class:`~avvp.models.parser.Parser`, and the unused encoders they
 carry are ignored and listed. Official JoMoLD checkpoints (``main.py`` of MCG-NJU/JoMoLD) are a dict
@@ -18,7 +19,10 @@ loading.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +32,7 @@ from torch import nn
 
 from avvp.decision_rules import DECISION_RULES, FUSED_RULE, MODALITY_RULE, PUBLISHED_THRESHOLD
 from avvp.errors import InputError, first_items
+from avvp.feature_identity import identity_differences
 from avvp.io import atomic_path
 from avvp.models import ModelConfig, build_model
 from avvp.torch_files import NUMPY_RNG_TYPES, RefusedContentError, load_dict
@@ -85,9 +90,15 @@ OFFICIAL_HAN_UNUSED = (
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` ``payload`` to ``path`` atomically."""
+    """``torch.save`` ``payload`` to ``path`` atomically.
+
+    The file is serialised in memory and written by Python, so a failed write (full disk) is an ``OSError``
+    naming ``path`` (torch's own file writer reports it as an unrelated ``RuntimeError``).
+    """
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def previous_run(
@@ -121,6 +132,54 @@ def previous_run(
     if differing:
         raise InputError(f"{last}: cannot resume: the config differs from the saved run in {differing}")
     return state
+
+
+def file_digest(path: Path) -> str:
+    """``"sha256:<hex>"`` of the bytes of ``path`` (a label file: what a split holds)."""
+    return f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+
+
+def check_same_inputs(
+    last: Path,
+    state: Mapping[str, Any],
+    features: Mapping[str, Mapping[str, Any]],
+    splits: Mapping[str, str],
+    where: Mapping[str, str],
+) -> None:
+    """Refuse to resume the run saved in ``last`` (its loaded ``state``) on other data than it trained on.
+
+    ``features`` is the identity of each kind about to be read (:mod:`avvp.feature_identity`), ``splits``
+    the :func:`file_digest` of each split's label file, ``where`` the file each kind or split comes from
+    (for messages, ``"features.<kind>"`` and ``"splits.<name>"``). A difference is an :class:`InputError`
+    naming the config key and the file; a checkpoint written before split digests were recorded is only
+    checked for its features.
+    """
+    problems = []
+    recorded_features = state.get("features") or {}
+    for kind in sorted(recorded_features.keys() | features.keys()):
+        source = where.get(f"features.{kind}", "the features")
+        if kind not in features or kind not in recorded_features:
+            problems.append(f"features.{kind}: read by only one of the runs")
+            continue
+        differences = identity_differences(recorded_features[kind], features[kind], source)
+        if differences:
+            problems.append(f"features.{kind} ({source}): {'; '.join(differences)}")
+    recorded_splits = state.get("splits")
+    if recorded_splits is None:
+        log.warning("%s: records no digests of its split files; resuming without checking them", last)
+        recorded_splits = splits
+    for name in sorted(recorded_splits.keys() | splits.keys()):
+        if recorded_splits.get(name) != splits.get(name):
+            problems.append(
+                f"splits.{name} ({where.get(f'splits.{name}', 'its file')}): the file's content differs "
+                f"from the one the run trained on ({recorded_splits.get(name)} in the checkpoint vs "
+                f"{splits.get(name)} now)"
+            )
+    if problems:
+        raise InputError(
+            f"{last}: cannot resume on other data than the run trained on: {' | '.join(problems)} "
+            "(train into a new --output-dir, or pass --overwrite to start this run afresh)"
+        )
 
 
 def cpu_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:

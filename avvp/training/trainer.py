@@ -1,7 +1,8 @@
 """The training loop: Adam + step schedule, per-epoch validation, model selection, checkpoints, resume.
 
 One run writes into ``output_dir``: ``config.yaml`` (the validated config), ``last.pt`` (full training
-state, every epoch), ``best.pt`` (native model checkpoint of the epoch with the best validation score,
+state, every epoch), ``best.pt`` (written when the last epoch is done, ``best.unfinished.pt`` until then:
+native model checkpoint of the epoch with the best validation score,
 ``selection`` in the config: segment-level Type@AV by default; both checkpoints record the training config,
 the identity of the features and the decision rule), ``val_metrics.json`` (that epoch's metrics), ``history.jsonl`` (one line
 per epoch: losses, learning rate, timings, validation metrics), ``loss_gaps.jsonl`` and
@@ -37,10 +38,12 @@ from avvp.errors import InputError, first_items
 from avvp.evaluation.metrics import llp_scores
 from avvp.feature_identity import sources_identity
 from avvp.inference import decide, predict_probabilities
-from avvp.io import atomic_path, write_json
+from avvp.io import atomic_path, own_folder, write_json
 from avvp.models import ParserOutput
 from avvp.training.checkpoints import (
+    check_same_inputs,
     cpu_state_dict,
+    file_digest,
     load_pretrained_encoder,
     load_weights,
     native_payload,
@@ -75,7 +78,14 @@ RESUME_FREE_KEYS = (
     "annotations_dir",
     "splits",
 )
-"""Settings that may differ between a run and its ``--resume`` (everything else must match)."""
+"""Settings that may differ between a run and its ``--resume`` (everything else must match). The files
+``features`` and ``splits`` name may move, but their content may not change: the identity of the features
+and the digest of each split's label file are checked instead (:func:`check_same_inputs`)."""
+UNFINISHED_BEST = "best.unfinished.pt"
+"""The best checkpoint so far while a run trains; it becomes ``best.pt`` when the last epoch is done, so a
+killed run's folder holds no ``best.pt`` that looks finished (``--resume`` picks it up)."""
+SPLITS = ("train", "val", "eval_audio", "eval_visual")
+"""The label files a training run reads (``splits.<name>`` in the config)."""
 
 
 @dataclass
@@ -250,16 +260,30 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     """Train as ``config`` says; returns ``{"epoch", "score", "metrics"}`` of the best epoch (and, with two
     networks, the ``network`` kept).
 
-    With ``resume``, continues from ``output_dir/last.pt`` (networks, optimizer, schedule, RNG, history), so
-    an interrupted run ends with the same weights as an uninterrupted one on CPU. With co-training, every
-    network is validated each epoch and ``best.pt`` holds the best network of the best epoch.
+    The run owns ``output_dir`` from its first step (:func:`avvp.io.own_folder`): a second run into it
+    fails at once. With ``resume``, continues from ``output_dir/last.pt`` (networks, optimizer, schedule,
+    RNG, history) on the same data (:func:`check_same_inputs`), so an interrupted run ends with the same
+    weights as an uninterrupted one on CPU. With co-training, every network is validated each epoch and
+    ``best.pt`` holds the best network of the best epoch.
     """
+    config.require_paths("config")
+    with own_folder(config.output_dir, "avvp train"):
+        return _train_owned(config, resume, overwrite)
+
+
+def _train_owned(config: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
+    """:func:`train`, in an output folder this process owns."""
     output_dir, state, device = start_run(config, resume, overwrite, RESUME_FREE_KEYS, "avvp train")
     procedure = build_procedure(config, device)  # the files it reads are checked before the data are loaded
     networks = procedure.networks
     start_encoders(config, networks)
     train_set, val_data = load_data(config, procedure.feature_kinds)
     features = sources_identity(train_set.sources)
+    splits = {name: file_digest(config.split_file(name)) for name in SPLITS}
+    if state is not None:
+        where = {f"splits.{name}": str(config.split_file(name)) for name in SPLITS}
+        where.update({f"features.{kind}": str(path) for kind, path in train_set.sources.items()})
+        check_same_inputs(output_dir / "last.pt", state, features, splits, where)
     decision = config.thresholds.model_dump(mode="json")
     model = procedure.module.to(device)
     mixed_precision = config.mixed_precision and device.type == "cuda"
@@ -282,6 +306,12 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         history, gap_records, best = training["history"], training["loss_gap_records"], training["best"]
         first_epoch = state["epoch"] + 1
         log.info("resuming %s after epoch %d", output_dir, state["epoch"])
+    best_path, unfinished = output_dir / "best.pt", output_dir / UNFINISHED_BEST
+    if state is None:
+        best_path.unlink(missing_ok=True)  # an overwritten run's best model is not this run's
+        unfinished.unlink(missing_ok=True)
+    elif best_path.exists():
+        os.replace(best_path, unfinished)  # more epochs for a finished run: unfinished until they are done
     write_run_config(output_dir, config)
 
     for epoch in range(first_epoch, config.epochs + 1):
@@ -324,9 +354,10 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         )
         payload = native_payload(networks[chosen], epoch, metrics, features, decision)
         payload["config"] = config.model_dump(mode="json")
+        payload["splits"] = splits
         if score >= best["score"]:
             best = {"epoch": epoch, "score": score, "metrics": metrics, **kept}
-            save_checkpoint(output_dir / "best.pt", payload)
+            save_checkpoint(unfinished, payload)
             write_json(
                 output_dir / "val_metrics.json",
                 {"epoch": epoch, "selection": config.selection.name, **kept, **metrics},
@@ -344,6 +375,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         if len(networks) > 1:
             payload["training"]["networks"] = {n: cpu_state_dict(network) for n, network in networks.items()}
         save_checkpoint(output_dir / "last.pt", payload)
+    if unfinished.exists():
+        os.replace(unfinished, best_path)
     train_set.close()
     val_data.dataset.close()
     return best
