@@ -156,7 +156,7 @@ def test_demo_on_a_gpu_node_interrupted_mid_extraction_resumes_to_the_local_scor
     while not (extract_log.is_file() and extract_log.stat().st_size) and first.poll() is None:
         assert time.monotonic() < deadline, "extraction did not start within 5 minutes"
         time.sleep(0.5)
-    first.send_signal(signal.SIGTERM)  # as 'kill <pid>' does
+    first.send_signal(signal.SIGINT)  # Ctrl-C: Snakemake cancels its SLURM jobs and exits
     first_output = first.communicate(timeout=120)[0]
     assert first.returncode != 0, first_output[-3000:]
     assert not (checkout / "data" / "demo" / "features" / "shards" / "000.h5").exists()

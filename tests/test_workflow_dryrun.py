@@ -231,7 +231,7 @@ def test_slurm_profile_requests_gpus_as_generic_resources(checkout, llp_dir):
     extract = next(b for b in blocks if "rule extract:" in b)
     train = next(b for b in blocks if "rule train:" in b)
     assert "gpu=1" in extract and "gpu=1" in train
-    assert "threads: 8" in train and "mem_mb=32000" in train  # config/llp.yaml's cluster section
+    assert "--threads 8" in train and "mem_mb=32000" in train  # config/llp.yaml's cluster section
     download = next(b for b in blocks if "rule download:" in b)
     assert "gpu=" not in download
     profile = yaml.safe_load((checkout / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
