@@ -43,7 +43,7 @@ pytestmark = [
 ]  # fmt: skip
 
 
-class TestCluster:
+class SlurmTestCluster:
     """Starts tests/cluster/slurm.sh in the mode a test asks for; stopped at the end of the session."""
 
     def __init__(self):
@@ -69,7 +69,7 @@ class TestCluster:
 
 @pytest.fixture(scope="session")
 def cluster():
-    test_cluster = TestCluster()
+    test_cluster = SlurmTestCluster()
     yield test_cluster
     test_cluster.stop()
 
