@@ -37,7 +37,7 @@ FOLDERS = {"vggish": "vggish", "res152": "resnet152", "r2plus1d": "r2plus1d"}
 """The workflow's features.import keys and the feature kinds they hold."""
 STAGE_OUTPUTS = {
     "released features (input)": "released",
-    "feature store": "data/features",
+    "feature store": "data/features",  # under WORKDIR (the run's data_root)
     "splits": "results/llp/splits",
     "pretraining (graphs, encoders)": "results/llp/pretraining",
     "noise estimation": "results/llp/denoising",
@@ -203,7 +203,7 @@ def main() -> int:
         "wall_s": round(wall_s, 1),
         "dry_run_s": round(dry_run_s, 1),
         "rules": benchmark_table(run_dir / "results" / "llp" / "benchmarks"),
-        "disk_mb": {stage: round(disk_mb(workdir / p if p == "released" else run_dir / p), 1) for stage, p in STAGE_OUTPUTS.items()},
+        "disk_mb": {stage: round(disk_mb(workdir / p if p in ("released", "data/features") else run_dir / p), 1) for stage, p in STAGE_OUTPUTS.items()},
     }  # fmt: skip
     (workdir / "rehearsal.json").write_text(json.dumps(summary, indent=2))
     print(f"returncode {done.returncode}; wall time {wall_s / 60:.1f} min; dry run {dry_run_s:.1f} s")
