@@ -130,7 +130,10 @@ def test_paper_methods_of_any_paper_and_a_paper_filter_reach_the_report(checkout
 def test_the_modules_the_workflow_imports_when_it_parses_are_light():
     heavy = ("torch", "h5py", "matplotlib", "numpy")
     # those of common.smk
-    modules = "avvp.config_files, avvp.data.annotations, avvp.io, avvp.preparation.shard_names, avvp.reports.reference"
+    modules = (
+        "avvp.command_line_config, avvp.config_files, avvp.data.annotations, avvp.io,"
+        " avvp.preparation.shard_names, avvp.reports.reference"
+    )
     code = f"import sys, {modules}; print([m for m in {heavy!r} if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
@@ -249,10 +252,36 @@ def test_slurm_profile_requests_gpus_as_generic_resources(checkout, llp_dir):
     train = next(b for b in blocks if "rule train:" in b)
     teacher = next(b for b in blocks if "rule extract_teacher_features:" in b)
     assert "gpu=1" in extract and "gpu=1" in train and "gpu=1" in teacher
+    assert "--threads 8" in train and "mem_mb=32000" in train  # config/llp.yaml's cluster section
     download = next(b for b in blocks if "rule download:" in b)
     assert "gpu=" not in download
     profile = yaml.safe_load((checkout / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
     assert profile["executor"] == "slurm" and "slurm_extra" not in str(profile)
+    assert "set-resources" not in profile and "set-threads" not in profile  # the config's cluster section
+
+
+def rule_blocks(output: str, rule: str) -> list[str]:
+    """The dry-run blocks of ``rule``'s jobs."""
+    return [block for block in output.split("\n\n") if f"rule {rule}:" in block]
+
+
+def test_one_setting_makes_the_run_cpu_only_or_asks_with_gres(checkout):
+    cpu = snakemake(checkout, "-n", "-p", "--config", "cluster={gpus: 0}")
+    assert cpu.returncode == 0, cpu.stderr[-3000:]
+    assert "gpu=" not in cpu.stdout and "gres=" not in cpu.stdout
+    gres = snakemake(checkout, "-n", "-p", "--config", "cluster={gres: gpu:a100:1}")
+    assert gres.returncode == 0, gres.stderr[-3000:]
+    (train,) = [b for b in rule_blocks(gres.stdout, "train") if "experiment=han" in b]
+    assert "gres=gpu:a100:1" in train and "gpu=" not in train.replace("gres=gpu", "")
+    assert all("gres=" not in b for b in rule_blocks(gres.stdout, "download"))
+
+
+def test_a_stage_runs_its_configured_threads_whatever_the_cores(checkout):
+    done = snakemake(checkout, "-n", "-p", "--config", "cluster={stages: {train: {threads: 3, mem_mb: 500}}}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    (train,) = [b for b in rule_blocks(done.stdout, "train") if "experiment=han" in b]
+    assert "OMP_NUM_THREADS=3 avvp train" in train and "--threads 3" in train and "mem_mb=500" in train
+    assert "runtime=30" in train  # the stage's other settings keep their defaults
 
 
 def test_a_misspelled_annotations_folder_is_named(checkout, tmp_path):

@@ -40,6 +40,36 @@ MODEL_FEATURES = STANDARDIZED if config["features"]["standardize"] else FEATURES
 """The store the models train and predict on."""
 
 
+def stage_threads(stage):
+    """The threads of a heavy stage's jobs (config cluster.stages), which are also its command's torch
+    threads: the rules pass this number, not the {threads} Snakemake grants (capped by --cores locally),
+    so that a stage computes the same numbers locally and on a cluster."""
+    return config["cluster"]["stages"][stage]["threads"]
+
+
+def gpu_request():
+    """What a GPU stage's job asks for: {'gres': 'gpu:a100:1'} (--gres), {'gpu': N} with an optional
+    'gpu_model' (--gpus), or nothing with cluster.gpus 0 (a CPU-only run)."""
+    cluster = config["cluster"]
+    if cluster["gres"]:
+        return {"gres": cluster["gres"]}
+    if cluster["gpus"] == 0:
+        return {}
+    request = {"gpu": cluster["gpus"]}
+    return {**request, "gpu_model": cluster["gpu_model"]} if cluster["gpu_model"] else request
+
+
+def stage_resources(stage):
+    """The resources of a heavy stage's jobs: mem_mb and runtime (minutes) of config cluster.stages,
+    doubled on each retry, and the GPU request where the stage uses one."""
+    spec = config["cluster"]["stages"][stage]
+    resources = {
+        "mem_mb": lambda wildcards, attempt: spec["mem_mb"] * 2 ** (attempt - 1),
+        "runtime": lambda wildcards, attempt: spec["runtime"] * 2 ** (attempt - 1),
+    }
+    return {**resources, **(gpu_request() if spec["gpu"] else {})}
+
+
 wildcard_constraints:
     shard=SHARD_PATTERN,
     experiment="|".join(EXPERIMENTS),

@@ -44,18 +44,17 @@ rule estimate_noise:
     output:
         noise_ratio_file("{estimator}"),
     params:
+        threads=stage_threads("predict"),
         thresholds=stage_options("noise_estimators", "estimator", ("audio_threshold", "visual_threshold")),
     log:
         LOGS / "estimate_noise" / "{estimator}.log",
     benchmark:
         BENCHMARKS / "estimate_noise" / "{estimator}.tsv"
-    threads: 1
+    threads: stage_threads("predict")
     resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=30,
+        **stage_resources("predict"),
     conda:
         "../envs/avvp.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} avvp estimate-noise --checkpoint {input.checkpoint:q} --features {input.features:q}"
-        " --split-csv {input.split:q} --output {output:q} {params.thresholds:q} > {log} 2>&1"
+        "OMP_NUM_THREADS={params.threads} avvp estimate-noise --checkpoint {input.checkpoint:q} --features {input.features:q}"
+        " --split-csv {input.split:q} --output {output:q} --threads {params.threads} {params.thresholds:q} > {log} 2>&1"

@@ -68,10 +68,9 @@ rule download:
         LOGS / "download" / "{shard}.log",
     benchmark:
         BENCHMARKS / "download" / "{shard}.tsv"
-    threads: 1
+    threads: stage_threads("download")
     resources:
-        mem_mb=1000,
-        runtime=600,
+        **stage_resources("download"),
     conda:
         "../envs/avvp.yaml"
     shell:

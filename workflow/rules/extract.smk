@@ -12,19 +12,18 @@ if config["features"]["source"] == "extract":
             kinds=",".join(config["features"]["kinds"]),
             weights=config["features"]["weights"],
             frame_size=frame_size_options,
+            threads=stage_threads("extract"),
         log:
             LOGS / "extract" / "{shard}.log",
         benchmark:
             BENCHMARKS / "extract" / "{shard}.tsv"
-        threads: 4
+        threads: stage_threads("extract")
         resources:
-            gpu=1,
-            mem_mb=16000,
-            runtime=240,
+            **stage_resources("extract"),
         conda:
             "../envs/avvp.yaml"
         shell:
-            "avvp extract --videos {input:q} --kinds {params.kinds:q} --cores {threads}"
+            "avvp extract --videos {input:q} --kinds {params.kinds:q} --cores {params.threads}"
             " --output {output.features:q} --weights {params.weights:q} --device auto {params.frame_size:q} --no-progress > {log} 2>&1"
 
     rule merge_features:
@@ -38,9 +37,9 @@ if config["features"]["source"] == "extract":
             LOGS / "merge_features.log",
         benchmark:
             BENCHMARKS / "merge_features.tsv"
+        threads: stage_threads("features")
         resources:
-            mem_mb=4000,
-            runtime=120,
+            **stage_resources("features"),
         conda:
             "../envs/avvp.yaml"
         shell:
@@ -49,6 +48,8 @@ if config["features"]["source"] == "extract":
 else:
 
     rule import_features:
+        input:
+            annotation(FULL_DATASET),
         output:
             FEATURES,
         params:
@@ -57,13 +58,13 @@ else:
             LOGS / "import_features.log",
         benchmark:
             BENCHMARKS / "import_features.tsv"
+        threads: stage_threads("features")
         resources:
-            mem_mb=8000,
-            runtime=120,
+            **stage_resources("features"),
         conda:
             "../envs/avvp.yaml"
         shell:
-            "avvp import-features {params.folders:q} --output {output:q} > {log} 2>&1"
+            "avvp import-features {params.folders:q} --clips {input:q} --output {output:q} > {log} 2>&1"
 
 
 rule standardize_features:
@@ -76,9 +77,9 @@ rule standardize_features:
         LOGS / "standardize_features.log",
     benchmark:
         BENCHMARKS / "standardize_features.tsv"
+    threads: stage_threads("features")
     resources:
-        mem_mb=4000,
-        runtime=120,
+        **stage_resources("features"),
     conda:
         "../envs/avvp.yaml"
     shell:

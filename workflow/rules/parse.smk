@@ -26,21 +26,20 @@ rule parse_part:
     output:
         directory(PARSE / "parts" / "{part}"),
     params:
+        threads=stage_threads("parse"),
         jobs=config["parse"]["jobs"],
     log:
         LOGS / "parse" / "{part}.log",
     benchmark:
         BENCHMARKS / "parse" / "{part}.tsv"
-    threads: 2
+    threads: stage_threads("parse")
     resources:
-        gpu=1,
-        mem_mb=16000,
-        runtime=240,
+        **stage_resources("parse"),
     conda:
         "../envs/avvp.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} avvp parse {input.videos:q} --checkpoint {input.checkpoint:q} --cores {threads}"
-        " --output-dir {output:q} --part {wildcards.part}/{params.jobs} --tolerate-failures > {log} 2>&1"
+        "OMP_NUM_THREADS={params.threads} avvp parse {input.videos:q} --checkpoint {input.checkpoint:q}"
+        " --output-dir {output:q} --part {wildcards.part}/{params.jobs} --cores {params.threads} --tolerate-failures > {log} 2>&1"
 
 
 rule parse:

@@ -13,9 +13,9 @@ rule build_graphs:
         LOGS / "build_graphs.log",
     benchmark:
         BENCHMARKS / "build_graphs.tsv"
+    threads: stage_threads("build_graphs")
     resources:
-        mem_mb=8000,
-        runtime=60,
+        **stage_resources("build_graphs"),
     conda:
         "../envs/avvp.yaml"
     shell:
@@ -46,18 +46,17 @@ rule pretrain_avg:
         last=PRETRAINING / "{variant}" / "last.pt",
         history=PRETRAINING / "{variant}" / "history.jsonl",
     params:
+        threads=stage_threads("pretrain"),
         output_dir=subpath(output.encoder, parent=True),
     log:
         LOGS / "pretrain_avg" / "{variant}.log",
     benchmark:
         BENCHMARKS / "pretrain_avg" / "{variant}.tsv"
-    threads: 1
+    threads: stage_threads("pretrain")
     resources:
-        gpu=1,
-        mem_mb=16000,
-        runtime=240,
+        **stage_resources("pretrain"),
     conda:
         "../envs/avvp.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} avvp pretrain --config {input.config:q} --features {input.features:q}"
-        " --graphs {input.graphs:q} --output-dir {params.output_dir:q} > {log} 2>&1"
+        "OMP_NUM_THREADS={params.threads} avvp pretrain --config {input.config:q} --features {input.features:q}"
+        " --threads {params.threads} --graphs {input.graphs:q} --output-dir {params.output_dir:q} > {log} 2>&1"

@@ -44,18 +44,17 @@ rule refine_labels:
     output:
         refined_label_file("{refiner}"),
     params:
+        threads=stage_threads("predict"),
         options=stage_options("label_refiners", "refiner", ("threshold", "seed")),
     log:
         LOGS / "refine_labels" / "{refiner}.log",
     benchmark:
         BENCHMARKS / "refine_labels" / "{refiner}.tsv"
-    threads: 1
+    threads: stage_threads("predict")
     resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=30,
+        **stage_resources("predict"),
     conda:
         "../envs/avvp.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} avvp refine-labels --checkpoint {input.checkpoint:q} --features {input.features:q}"
-        " --split-csv {input.split:q} --output {output:q} {params.options:q} > {log} 2>&1"
+        "OMP_NUM_THREADS={params.threads} avvp refine-labels --checkpoint {input.checkpoint:q} --features {input.features:q}"
+        " --split-csv {input.split:q} --output {output:q} --threads {params.threads} {params.options:q} > {log} 2>&1"

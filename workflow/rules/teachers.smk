@@ -11,19 +11,18 @@ rule extract_teacher_features:
     params:
         kinds=TEACHER_KINDS,
         models=teacher_extract_options,
+        threads=stage_threads("extract"),
     log:
         LOGS / "teachers" / "{teacher}" / "extract" / "{shard}.log",
     benchmark:
         BENCHMARKS / "teachers" / "{teacher}" / "extract" / "{shard}.tsv"
-    threads: 4
+    threads: stage_threads("extract")
     resources:
-        gpu=1,
-        mem_mb=16000,
-        runtime=480,
+        **stage_resources("extract"),
     conda:
         "../envs/avvp.yaml"
     shell:
-        "avvp extract --videos {input:q} --kinds {params.kinds:q} --cores {threads} {params.models:q}"
+        "avvp extract --videos {input:q} --kinds {params.kinds:q} --cores {params.threads} {params.models:q}"
         " --output {output.features:q} --device auto --no-progress > {log} 2>&1"
 
 
@@ -38,9 +37,9 @@ rule teacher_features:
         LOGS / "teachers" / "{teacher}" / "features.log",
     benchmark:
         BENCHMARKS / "teachers" / "{teacher}" / "features.tsv"
+    threads: stage_threads("features")
     resources:
-        mem_mb=4000,
-        runtime=120,
+        **stage_resources("features"),
     conda:
         "../envs/avvp.yaml"
     shell:
@@ -62,9 +61,9 @@ rule pseudo_labels:
         LOGS / "teachers" / "{teacher}" / "pseudo_labels.log",
     benchmark:
         BENCHMARKS / "teachers" / "{teacher}" / "pseudo_labels.tsv"
+    threads: stage_threads("features")
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **stage_resources("features"),
     conda:
         "../envs/avvp.yaml"
     shell:

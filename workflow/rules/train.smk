@@ -32,21 +32,20 @@ rule train:
         val_metrics=RESULTS / "train" / "{experiment}" / "val_metrics.json",
         attention=RESULTS / "train" / "{experiment}" / "attention.json",
     params:
+        threads=stage_threads("train"),
         output_dir=subpath(output.checkpoint, parent=True),
     log:
         LOGS / "train" / "{experiment}.log",
     benchmark:
         BENCHMARKS / "train" / "{experiment}.tsv"
-    threads: 1
+    threads: stage_threads("train")
     resources:
-        gpu=1,
-        mem_mb=16000,
-        runtime=180,
+        **stage_resources("train"),
     conda:
         "../envs/avvp.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} avvp train --config {input.config:q} --features {input.features:q}"
-        " --output-dir {params.output_dir:q} > {log} 2>&1"
+        "OMP_NUM_THREADS={params.threads} avvp train --config {input.config:q} --features {input.features:q}"
+        " --threads {params.threads} --output-dir {params.output_dir:q} > {log} 2>&1"
 
 
 rule predict:
@@ -60,21 +59,20 @@ rule predict:
         probabilities=RESULTS / "predict" / "{experiment}" / "probabilities.h5",
         attention=RESULTS / "predict" / "{experiment}" / "attention.json",
     params:
+        threads=stage_threads("predict"),
         output_dir=subpath(output.audio, parent=True),
     log:
         LOGS / "predict" / "{experiment}.log",
     benchmark:
         BENCHMARKS / "predict" / "{experiment}.tsv"
-    threads: 1
+    threads: stage_threads("predict")
     resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=30,
+        **stage_resources("predict"),
     conda:
         "../envs/avvp.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} avvp predict --checkpoint {input.checkpoint:q} --features {input.features:q}"
-        " --split-csv {input.split:q} --output-dir {params.output_dir:q} > {log} 2>&1"
+        "OMP_NUM_THREADS={params.threads} avvp predict --checkpoint {input.checkpoint:q} --features {input.features:q}"
+        " --threads {params.threads} --split-csv {input.split:q} --output-dir {params.output_dir:q} > {log} 2>&1"
 
 
 rule weak_baseline:
