@@ -29,8 +29,18 @@ CLUSTER_OPTIONS = (
     "--workflow-profile", "workflow/profiles/slurm", "--slurm-no-account", "--slurm-status-command", "squeue",
     "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
 )  # fmt: skip
-HEAVY_RULES = {"download", "extract", "merge_features", "standardize_features", "train", "predict"}
-GPU_RULES = {"extract", "train", "predict"}
+HEAVY_RULES = {
+    "download",
+    "extract",
+    "merge_features",
+    "standardize_features",
+    "train",
+    "predict",
+    "extract_teacher_features",
+    "teacher_features",
+    "pseudo_labels",
+}
+GPU_RULES = {"extract", "extract_teacher_features", "train", "predict"}
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("slurmctld") is None, reason="SLURM is not installed (apt-get install slurm-wlm munge)"),

@@ -14,6 +14,8 @@ class ParserOutput:
     - ``global_prob`` (B, C): fused video-level probability (``p_wsl``, eq. 3 of the modality-bias paper).
     - ``audio_prob`` / ``visual_prob`` (B, C): modality video-level probabilities (eq. 4, 5).
     - ``frame_prob`` (B, T, 2, C): segment probabilities, modality axis ordered (audio, visual).
+    - ``frame_logits`` (B, T, 2, C): their logits (``frame_prob = sigmoid(frame_logits)``), for losses on
+      segment-level targets (None when the model producing the output has none).
     - ``temporal_attention`` (B, T, 2, C): ``W_tp``, sums to 1 over T.
     - ``modality_attention`` (B, T, 2, C): ``W_av``, sums to 1 over the modality axis.
     - ``audio_embedding`` / ``visual_embedding`` (B, T, D): aggregated segment features that fed the
@@ -35,3 +37,4 @@ class ParserOutput:
     heads: dict[str, torch.Tensor] = field(default_factory=dict)
     projected_audio: torch.Tensor | None = None
     projected_visual: torch.Tensor | None = None
+    frame_logits: torch.Tensor | None = None

@@ -25,7 +25,8 @@ class AttentiveMMILPooling(nn.Module):
     def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> ParserOutput:
         """Pool aggregated features ``audio``, ``visual`` (B, T, D) into a :class:`ParserOutput`."""
         stacked = torch.stack((audio, visual), dim=2)  # (B, T, 2, D)
-        frame_prob = torch.sigmoid(self.classifier(stacked))
+        frame_logits = self.classifier(stacked)
+        frame_prob = torch.sigmoid(frame_logits)
         temporal = torch.softmax(self.temporal_attention(stacked), dim=1)
         modality = torch.softmax(self.modality_attention(stacked), dim=2)
         temporal_prob = temporal * frame_prob
@@ -38,4 +39,5 @@ class AttentiveMMILPooling(nn.Module):
             modality_attention=modality,
             audio_embedding=audio,
             visual_embedding=visual,
+            frame_logits=frame_logits,
         )
