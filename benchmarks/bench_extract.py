@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +163,13 @@ def _extract(checkout: Path, folder: Path, output: Path, image_size: int, clip_s
 
 
 def shard_against_bare(
-    clip: Path, workdir: Path, clips: int, sizes: tuple[int, int], bare, decoding: float, checkouts
+    clip: Path,
+    workdir: Path,
+    clips: int,
+    sizes: tuple[int, int],
+    bare: Callable[[], float],
+    decoding: float,
+    checkouts: list[Path],
 ) -> None:
     """Print each checkout's ``avvp extract`` time per clip (from 1 and ``clips`` copies of ``clip``, so
     start-up and model building cancel) against the fastest bare forward passes per clip (``bare()``, timed
@@ -176,22 +183,24 @@ def shard_against_bare(
         for index in range(count):
             shutil.copyfile(clip, folders[count] / f"clip{index}{clip.suffix}")
     machine_start, own_start = _cpu_seconds()
-    print(
-        f"\nbare forward passes at the fastest plans: {bare:.2f} s per clip; decoding + preprocessing "
-        f"{decoding:.2f} s per clip"
-    )
-    seconds = {}
+    seconds, bare_timings = {}, [bare()]
     for count in (1, clips):  # the checkouts alternate, so a change of load hits both
         for index, checkout in enumerate(checkouts):
             shard = workdir / f"shard{index}-{count}.h5"
             seconds[index, count] = _extract(checkout, folders[count], shard, *sizes)
+            bare_timings.append(bare())
+    bare_median = statistics.median(bare_timings)
+    print(
+        f"\nbare forward passes at the fastest plans: {bare_median:.2f} s per clip (median of "
+        f"{', '.join(f'{t:.2f}' for t in bare_timings)}); decoding + preprocessing {decoding:.2f} s per clip"
+    )
     for index, checkout in enumerate(checkouts):
         per_clip = (seconds[index, clips] - seconds[index, 1]) / (clips - 1)
         print(
             f"avvp extract of {checkout}: {seconds[index, 1]:.1f} s for 1 clip, {seconds[index, clips]:.1f} s "
             f"for {clips}: "
-            f"{per_clip:.2f} s per clip; ratio to the bare forwards {per_clip / bare:.3f}, to bare + decoding "
-            f"{per_clip / (bare + decoding):.3f}"
+            f"{per_clip:.2f} s per clip; ratio to the bare forwards {per_clip / bare_median:.3f}, to bare + "
+            f"decoding {per_clip / (bare_median + decoding):.3f}"
         )
     if len(checkouts) > 1:
         shards = [workdir / f"shard{index}-{clips}.h5" for index in (0, 1)]
@@ -255,7 +264,15 @@ def main() -> None:
         checkouts = [REPO, *([args.compare_checkout.resolve()] if args.compare_checkout else [])]
         sizes = (args.image_size, args.clip_size)
         decoding = decode_seconds(networks, clip, args.repeats)
-        shard_against_bare(clip, workdir, args.shard_clips, sizes, sum(fastest.values()), decoding, checkouts)
+        shard_against_bare(
+            clip,
+            workdir,
+            args.shard_clips,
+            sizes,
+            lambda: bare_seconds(networks, clip, fastest),
+            decoding,
+            checkouts,
+        )
     if "table" in parts:
         decode = {"video": lambda: load_frames(clip).frames, "audio": lambda: load_audio(clip).waveform}
         print("\n| extractor | decode + preprocess (s) | forward (s) | s per clip | share outside forward |")
