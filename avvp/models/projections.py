@@ -27,32 +27,47 @@ def per_second(frames: torch.Tensor) -> torch.Tensor:
     return frames.reshape(b, NUM_SEGMENTS, n // NUM_SEGMENTS, dim).mean(dim=2)
 
 
+def feature_map_pooling(dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """VALOR's resampling of a 64-step feature map to 10 segments as a matrix ``M`` (10, 64).
+
+    The steps are laid out as 2 rows of 32 (row-major), each row is upsampled to 1024 columns by bicubic
+    interpolation (``F.interpolate``, ``align_corners=False``), the rows are averaged, and
+    ``adaptive_avg_pool1d`` averages the columns ``floor(1024 t / 10) .. ceil(1024 (t + 1) / 10) - 1`` into
+    segment ``t``. All three steps are linear, so applying them to the 64 unit maps gives their matrix:
+    ``segments = M @ steps``.
+    """
+    rows, columns = FEATURE_MAP_GRID
+    unit_maps = torch.eye(rows * columns, dtype=dtype).reshape(1, rows * columns, rows, columns)
+    upsampled = functional.interpolate(
+        unit_maps, size=(rows, FEATURE_MAP_WIDTH), mode="bicubic", align_corners=False
+    )
+    return functional.adaptive_avg_pool1d(upsampled.mean(dim=2), NUM_SEGMENTS)[0].T
+
+
 class FeatureMapProjection(nn.Linear):
     """VALOR's path from a CLAP HTS-AT feature map ``x`` (B, 64, C) to 10 segments (B, 10, d).
 
-    With ``X[c, r, j] = x[32 r + j, c]`` (the 64 steps as 2 rows of 32), ``U = Bicubic(X)`` upsampled to
-    2 x 1024 (``F.interpolate``, ``align_corners=False``: the rows are kept, each row is resampled to 1024
-    columns) and ``bin_t`` the columns ``floor(1024 t / 10) .. ceil(1024 (t + 1) / 10) - 1`` of
-    ``adaptive_avg_pool1d``::
+    VALOR reshapes the 64 steps to 2 rows of 32, upsamples them bicubically to 2 x 1024, applies its
+    ``fc_a`` (``W``, ``b``) to every upsampled column, averages the 2 rows and pools the 1024 columns
+    adaptively into 10 segments. With ``M`` (10, 64) the matrix of the resampling
+    (:func:`feature_map_pooling`)::
 
-        a_t = W mean_{j in bin_t} (1/2) sum_r U[:, r, j] + b          t = 0 .. 9
+        a_t = W (sum_s M[t, s] x_s) + b          t = 0 .. 9
 
-    VALOR applies ``W, b`` to every upsampled column before averaging the rows and pooling; bicubic
-    interpolation, the row mean and the pooling are weighted averages whose weights sum to 1 (borders
-    included, as ``interpolate`` clamps the indices), so they commute with the affine map and projecting
-    last gives the same values at 1/200 of the cost. A subclass of :class:`~torch.nn.Linear`, so its
-    weights keep the keys of VALOR's ``fc_a``.
+    which is VALOR's result: the resampling is linear and each row of ``M`` sums to 1 (the bicubic
+    weights of an output column sum to 1, some are negative; ``interpolate`` clamps indices at the borders;
+    the row mean and the pooling are averages), so it commutes with the affine map. It costs a (10, 64)
+    product instead of ``fc_a`` on 2048 columns and the upsampling itself. A subclass of
+    :class:`~torch.nn.Linear`, so its weights keep the keys of ``fc_a``.
     """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__(in_features, out_features)
+        self.register_buffer("pooling", feature_map_pooling().float(), persistent=False)
 
     def forward(self, feature_map: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """Project ``feature_map`` (B, 64, C) to segments (B, 10, d)."""
-        batch, _, channels = feature_map.shape
-        grid = feature_map.transpose(1, 2).reshape(batch, channels, *FEATURE_MAP_GRID)
-        upsampled = functional.interpolate(
-            grid, size=(FEATURE_MAP_GRID[0], FEATURE_MAP_WIDTH), mode="bicubic", align_corners=False
-        )
-        pooled = functional.adaptive_avg_pool1d(upsampled.mean(dim=2), NUM_SEGMENTS)  # (B, C, 10)
-        return super().forward(pooled.transpose(1, 2))
+        return super().forward(self.pooling.to(feature_map.dtype) @ feature_map)
 
 
 def audio_projection(kind: str, width: int, d_model: int) -> nn.Linear:
