@@ -11,8 +11,9 @@ import pytest
 import torch
 from train_helpers import make_splits, one_torch_thread, random_features, train_overrides  # noqa: F401
 
+from avvp.cli import main
 from avvp.data.dataset import Batch
-from avvp.data.features import FEATURE_SHAPES
+from avvp.data.features import FEATURE_SHAPES, FeatureStoreWriter
 from avvp.errors import InputError
 from avvp.models import ParserConfig, build_model
 from avvp.models.attention import GlobalContextAttention
@@ -358,3 +359,36 @@ def test_feature_map_projection_pools_the_map_to_ten_segments() -> None:
     # bicubic interpolation reproduces a ramp away from the borders: segment 2 pools columns 204..307,
     # whose source positions (c + 0.5) / 32 - 0.5 average 7.5
     torch.testing.assert_close(pooled[2], torch.tensor(16 + 7.5), atol=1e-4, rtol=0)
+
+
+def test_a_parser_on_clip_and_clap_features_trains_and_predicts(tmp_path: Path, capsys) -> None:
+    splits = make_splits(tmp_path / "data", num_train=8, num_val=4)
+    rng = np.random.default_rng(0)
+    teacher_shapes = {"clap": (64, 768), "clip": (10, 768)}
+
+    def write_teachers(path: Path, seed: int) -> Path:
+        with FeatureStoreWriter(path) as store:
+            for kind, shape in teacher_shapes.items():
+                store.set_attrs(kind, {"extractor": kind, "weights": f"random-init(seed={seed})"})
+                for vid in [*splits.train_ids, *splits.val_ids]:
+                    store.add(kind, vid, rng.normal(size=shape).astype(np.float32))
+        return path
+
+    teachers = write_teachers(tmp_path / "teachers.h5", 0)
+    settings = {"model.inputs.audio": "clap", "model.inputs.visual": "clip", "model.num_layers": 2}
+    overrides = train_overrides(splits, tmp_path / "run", epochs=1, **settings)
+    train(load_config(None, {**overrides, "features": [str(splits.features), str(teachers)]}))
+    payload = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert sorted(payload["features"]) == ["clap", "clip", "r2plus1d"]
+    assert payload["features"]["clip"]["weights"] == "random-init(seed=0)"
+    predict = ["predict", "--checkpoint", str(tmp_path / "run" / "best.pt"), "--split-csv",
+               str(splits.annotations_dir / "AVVP_val_pd.csv"), "--device", "cpu", "--features"]  # fmt: skip
+    out = tmp_path / "pred"
+    assert main([*predict, str(splits.features), str(teachers), "--output-dir", str(out)]) == 0
+    assert (out / "pred_visual.csv").exists()
+    other = write_teachers(tmp_path / "other_teachers.h5", 1)
+    capsys.readouterr()
+    assert main([*predict, str(splits.features), str(other), "--output-dir", str(tmp_path / "refused")]) != 0
+    error = capsys.readouterr().err
+    assert "the 'clap' features differ" in error
+    assert "'random-init(seed=0)' in the checkpoint vs 'random-init(seed=1)'" in error

@@ -26,7 +26,8 @@ from train_helpers import make_splits, one_torch_thread  # noqa: F401
 from avvp.cli import main
 from avvp.data.features import FeatureStoreWriter
 from avvp.errors import InputError
-from avvp.training.checkpoints import load_model
+from avvp.models import ParserConfig, build_model
+from avvp.training.checkpoints import VALOR_SETTINGS, load_model, load_weights, map_official, valor_sizes
 
 
 @dataclass(frozen=True)
@@ -210,9 +211,6 @@ def test_valor_state_dict_matches_the_original_forward(sizes: Valor, kinds: tupl
 
 def test_pre_norm_valor_network_matches_the_original_forward(tmp_path: Path) -> None:
     # VALOR's scripts train post-norm only; its pre_norm variant is our norm: pre, final norms mapped too
-    from avvp.models import ParserConfig, build_model
-    from avvp.training.checkpoints import VALOR_SETTINGS, load_weights, map_official, valor_sizes
-
     sizes = Valor(audio_dim=768, hidden=64, layers=2, ff=96, heads=4)
     state = valor_state_dict(sizes, seed=3)
     settings = {**VALOR_SETTINGS, **valor_sizes(tmp_path, state), "num_heads": 4, "norm": "pre"}
