@@ -351,7 +351,10 @@ def model_from_native(path: Path, payload: dict[str, Any]) -> nn.Module:
 def _other_format_hint(keys: list[str]) -> str:
     """A hint naming the official format whose network has ``keys`` (empty when none does)."""
     if any(key.startswith(HAN_UNUSED) for key in keys):
-        return " (its keys are those of the original HAN or JoMoLD code: try --checkpoint-format official-han or official-jomold)"
+        return (
+            " (its keys are those of the original HAN or JoMoLD code: "
+            "try --checkpoint-format official-han or official-jomold)"
+        )
     if any(key.startswith(tuple(VALOR_FINAL_NORMS)) for key in keys):
         return " (its keys are those of the original VALOR code: try --checkpoint-format official-valor)"
     if any(OFFICIAL_LAYER.match(key) for key in keys):
@@ -419,7 +422,7 @@ def valor_sizes(path: Path, state_dict: dict[str, torch.Tensor]) -> dict[str, An
     :class:`InputError` naming the file."""
     bare = {key.removeprefix("module."): value for key, value in state_dict.items()}
     needed = ("fc_a.weight", "fc_v.weight", "hat_encoder.layers.0.linear1.weight")
-    absent = [key for key in needed if key not in bare or bare[key].dim() != 2]
+    absent = [key for key in needed if not isinstance(bare.get(key), torch.Tensor) or bare[key].dim() != 2]
     if absent:
         raise InputError(
             f"{path}: not an {OFFICIAL_NETWORKS['official-valor'][0]} state dict: no 2-d tensor "
@@ -520,7 +523,8 @@ def model_from_payload(
     try:
         config = ModelConfig.model_validate(settings)
     except ValidationError as err:
-        raise InputError(f"{path}: the {network} its tensors describe is not a valid parser: {err}") from None
+        problems = "; ".join(error["msg"] for error in err.errors())
+        raise InputError(f"{path}: its tensors describe no valid {network}: {problems}") from None
     mapped, ignored = map_official(path, state_dict, checkpoint_format, config)
     model = build_model(config)
     load_weights(path, model, mapped)
