@@ -106,3 +106,65 @@ def test_objective_is_the_weighted_sum_of_its_terms() -> None:
         output.visual_prob.clamp(1e-7, 1 - 1e-7), visual_target
     )
     torch.testing.assert_close(terms["L_v"], expected_v.detach())
+
+
+STACKS = [
+    {"num_layers": n, "stream_order": order, "norm": norm}
+    for n in (1, 3)
+    for order in ("parallel", "sequential")
+    for norm in ("post", "pre")
+]
+
+
+@pytest.mark.parametrize("settings", STACKS, ids=lambda s: "-".join(str(v) for v in s.values()))
+def test_stacked_han_shapes_and_layer_keys(settings: dict) -> None:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(d_model=32, feedforward=48, num_heads=4, dropout=0.0, **settings)).eval()
+    output = model(features(batch=2))
+    assert output.frame_prob.shape == (2, 10, 2, 25)
+    assert output.audio_embedding.shape == output.visual_embedding.shape == (2, 10, 32)
+    keys = model.state_dict().keys()
+    n = settings["num_layers"]
+    layer_keys = {k.split(".")[1] if n == 1 else ".".join(k.split(".")[1:3]) for k in keys if ".layer" in k}
+    assert layer_keys == ({"layer"} if n == 1 else {f"layers.{i}" for i in range(n)})
+    final_norms = {"block.audio_norm.weight", "block.visual_norm.weight"}
+    assert final_norms <= keys if settings["norm"] == "pre" else not final_norms & keys
+
+
+def test_one_post_norm_parallel_layer_keeps_the_han_state_dict() -> None:
+    han = build_model(ModelConfig()).state_dict()
+    explicit = build_model(ModelConfig(num_layers=1, stream_order="parallel", norm="post")).state_dict()
+    assert {k: v.shape for k, v in han.items()} == {k: v.shape for k, v in explicit.items()}
+
+
+def test_sequential_visual_update_reads_the_updated_audio() -> None:
+    parallel, sequential = (
+        build_model(ModelConfig(d_model=32, feedforward=48, dropout=0.0, stream_order=order)).eval()
+        for order in ("parallel", "sequential")
+    )
+    sequential.load_state_dict(parallel.state_dict())
+    batch = features(seed=3)
+    with torch.no_grad():
+        first, second = parallel(batch), sequential(batch)
+        torch.testing.assert_close(first.audio_embedding, second.audio_embedding)  # audio goes first
+        assert (first.visual_embedding - second.visual_embedding).abs().max() > 1e-3
+        # the sequential visual update is the shared layer over the updated audio
+        projected = sequential.projections(batch["vggish"], batch["resnet152"], batch["r2plus1d"])
+        layer = sequential.block.layer
+        expected = layer(projected[1], layer(projected[0], projected[1]))
+        torch.testing.assert_close(second.visual_embedding, expected)
+
+
+def test_pre_norm_block_ends_with_its_own_norm_per_stream() -> None:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(d_model=32, feedforward=48, dropout=0.0, norm="pre")).eval()
+    with torch.no_grad():
+        model.block.audio_norm.weight.fill_(2.0)
+        model.block.visual_norm.bias.fill_(0.5)
+        output = model(features(seed=4))
+    audio, visual = output.audio_embedding, output.visual_embedding
+    torch.testing.assert_close(audio.std(dim=-1, unbiased=False), torch.full((3, 10), 2.0), atol=1e-3, rtol=0)
+    torch.testing.assert_close(visual.mean(dim=-1), torch.full((3, 10), 0.5), atol=1e-5, rtol=0)
+    modality = model.modality_parameters()
+    assert any(p is model.block.audio_norm.weight for p in modality["audio"])
+    assert any(p is model.block.visual_norm.bias for p in modality["visual"])

@@ -11,11 +11,14 @@ import pytest
 import torch
 from train_helpers import make_splits, one_torch_thread, random_features, train_overrides  # noqa: F401
 
+from avvp.cli import main
 from avvp.data.dataset import Batch
+from avvp.data.features import FEATURE_SHAPES, FeatureStoreWriter
 from avvp.errors import InputError
 from avvp.models import ParserConfig, build_model
 from avvp.models.attention import GlobalContextAttention
 from avvp.models.heads import reverse_gradient
+from avvp.models.projections import FeatureMapProjection
 from avvp.training.checkpoints import LEGACY_HAN_FORMAT, LEGACY_HAN_PREFIXES, load_model, save_checkpoint
 from avvp.training.config import load_config
 from avvp.training.losses import Objective
@@ -30,6 +33,12 @@ TINY = {"d_model": 32, "feedforward": 48}
 
 def features(batch: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
     return random_features(batch, seed)
+
+
+def kind_features(kinds: tuple[str, ...], batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Gaussian inputs (batch, T, D) of each of ``kinds`` in its store shape."""
+    generator = torch.Generator().manual_seed(seed)
+    return {kind: torch.randn(batch, *FEATURE_SHAPES[kind], generator=generator) for kind in kinds}
 
 
 def project(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -205,6 +214,16 @@ def test_adversarial_gradients_train_the_discriminator_and_oppose_it_in_the_enco
             "needs visual_aggregation 'cross'",
         ),
         ({"d_model": 30, "num_heads": 4}, "num_heads 4 does not divide d_model 30"),
+        ({"block": "base", "num_layers": 2}, "num_layers 2: these settings shape .* not block 'base'"),
+        (
+            {"block": "ave", "norm": "pre", "stream_order": "sequential"},
+            "stream_order 'sequential', norm 'pre'",
+        ),
+        (
+            {"input_encoder": {}, "inputs": {"audio": "clap"}},
+            "model.input_encoder reads VGGish and ResNet152 features: .* not audio clap",
+        ),
+        ({"inputs": {"visual": "vggish"}}, "inputs.visual"),
     ],
 )
 def test_inconsistent_model_configs_are_refused(settings: dict, message: str, tmp_path: Path) -> None:
@@ -244,7 +263,8 @@ def test_every_shipped_config_trains_one_step(name: str, tmp_path: Path) -> None
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optimizer.lr)
     labels = torch.zeros(4, 25)
     labels[:, 3] = 1.0
-    batch = Batch(index=torch.arange(4), video_ids=list("abcd"), features=features(4), labels=labels)
+    inputs = kind_features(procedure.feature_kinds, 4)
+    batch = Batch(index=torch.arange(4), video_ids=list("abcd"), features=inputs, labels=labels)
     before = [p.detach().clone() for p in model.parameters()]
     result = procedure.step(model, batch, 0, 1, False)
     result.total.backward()
@@ -296,3 +316,79 @@ def test_adversarial_training_logs_discriminator_accuracy(tmp_path: Path) -> Non
         assert record["L_ad"] > 0
     loaded = load_model(tmp_path / "run" / "best.pt")
     assert loaded.config.attention == "gcaa" and "modality_discriminator" in loaded.heads
+
+
+@pytest.mark.parametrize(
+    ("inputs", "kinds"),
+    [
+        ({}, ("vggish", "resnet152", "r2plus1d")),
+        ({"audio": "clap", "visual": "clip"}, ("clap", "clip", "r2plus1d")),
+        ({"visual": "clip"}, ("vggish", "clip", "r2plus1d")),
+    ],
+)
+def test_parser_reads_the_feature_kinds_of_its_inputs(inputs: dict, kinds: tuple) -> None:
+    model = tiny(inputs=inputs)
+    assert model.feature_kinds == kinds and build_model(ParserConfig()).feature_kinds[0] == "vggish"
+    widths = {kind: FEATURE_SHAPES[kind][1] for kind in kinds}
+    assert model.projections.audio.in_features == widths[kinds[0]]
+    assert model.projections.frames.in_features == widths[kinds[1]]
+    assert isinstance(model.projections.audio, FeatureMapProjection) == (kinds[0] == "clap")
+    with torch.no_grad():
+        output = model(kind_features(kinds, 3))
+    assert output.frame_prob.shape == (3, 10, 2, 25)
+    with pytest.raises(KeyError):
+        model({kind: value for kind, value in kind_features(kinds, 1).items() if kind != kinds[0]})
+
+
+def test_feature_map_projection_pools_the_map_to_ten_segments() -> None:
+    torch.manual_seed(0)
+    projection = FeatureMapProjection(768, 16)
+    row = torch.randn(768)
+    constant = row.expand(2, 64, 768)  # interpolation and pooling are averages: a constant map stays
+    with torch.no_grad():
+        torch.testing.assert_close(
+            projection(constant), projection.weight @ row + projection.bias.expand(2, 10, 16)
+        )
+        identity = FeatureMapProjection(1, 1)
+        identity.weight.fill_(1.0)
+        identity.bias.zero_()
+        ramp = torch.arange(64.0).reshape(1, 64, 1)  # step 32 r + j: row r, column j; rows average to 16 + j
+        pooled = identity(ramp)[0, :, 0]
+    assert (pooled[1:] > pooled[:-1]).all()  # the columns' order is time: segment t pools columns ~3.2 t on
+    torch.testing.assert_close(pooled.mean(), torch.tensor(31.5), atol=0.1, rtol=0)
+    # bicubic interpolation reproduces a ramp away from the borders: segment 2 pools columns 204..307,
+    # whose source positions (c + 0.5) / 32 - 0.5 average 7.5
+    torch.testing.assert_close(pooled[2], torch.tensor(16 + 7.5), atol=1e-4, rtol=0)
+
+
+def test_a_parser_on_clip_and_clap_features_trains_and_predicts(tmp_path: Path, capsys) -> None:
+    splits = make_splits(tmp_path / "data", num_train=8, num_val=4)
+    rng = np.random.default_rng(0)
+    teacher_shapes = {"clap": (64, 768), "clip": (10, 768)}
+
+    def write_teachers(path: Path, seed: int) -> Path:
+        with FeatureStoreWriter(path) as store:
+            for kind, shape in teacher_shapes.items():
+                store.set_attrs(kind, {"extractor": kind, "weights": f"random-init(seed={seed})"})
+                for vid in [*splits.train_ids, *splits.val_ids]:
+                    store.add(kind, vid, rng.normal(size=shape).astype(np.float32))
+        return path
+
+    teachers = write_teachers(tmp_path / "teachers.h5", 0)
+    settings = {"model.inputs.audio": "clap", "model.inputs.visual": "clip", "model.num_layers": 2}
+    overrides = train_overrides(splits, tmp_path / "run", epochs=1, **settings)
+    train(load_config(None, {**overrides, "features": [str(splits.features), str(teachers)]}))
+    payload = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert sorted(payload["features"]) == ["clap", "clip", "r2plus1d"]
+    assert payload["features"]["clip"]["weights"] == "random-init(seed=0)"
+    predict = ["predict", "--checkpoint", str(tmp_path / "run" / "best.pt"), "--split-csv",
+               str(splits.annotations_dir / "AVVP_val_pd.csv"), "--device", "cpu", "--features"]  # fmt: skip
+    out = tmp_path / "pred"
+    assert main([*predict, str(splits.features), str(teachers), "--output-dir", str(out)]) == 0
+    assert (out / "pred_visual.csv").exists()
+    other = write_teachers(tmp_path / "other_teachers.h5", 1)
+    capsys.readouterr()
+    assert main([*predict, str(splits.features), str(other), "--output-dir", str(tmp_path / "refused")]) != 0
+    error = capsys.readouterr().err
+    assert "the 'clap' features differ" in error
+    assert "'random-init(seed=0)' in the checkpoint vs 'random-init(seed=1)'" in error

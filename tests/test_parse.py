@@ -174,3 +174,28 @@ def test_a_rerun_into_the_folder_leaves_only_its_own_pages_and_shows_progress(pa
     with (out / "pred_audio.csv").open() as handle:
         assert {row["filename"] for row in csv.DictReader(handle, delimiter="\t")} <= {"short"}
     assert (out / "parsed.txt").read_text() == "short\n"
+
+
+def test_a_parser_on_clip_and_clap_features_parses_videos(tmp_path):
+    kinds = ["clap", "clip", "r2plus1d"]
+    options = NetworkOptions(
+        weights=dict.fromkeys(kinds, "random"), clip_model="tiny", clap_model="tiny", clip_size=16
+    )
+    networks = build_networks(kinds, options, torch.device("cpu"))
+    identity = {n.kind: {**n.record.identity(), "standardization": None} for n in networks}
+    torch.manual_seed(0)
+    config = ParserConfig(
+        d_model=16, feedforward=16, num_heads=2, num_layers=2, stream_order="sequential",
+        inputs={"audio": "clap", "visual": "clip"},
+    )  # fmt: skip
+    decision = {"rule": FUSED_RULE, "segment": 0.5, "video": 0.3}
+    save_checkpoint(tmp_path / "best.pt", native_payload(build_model(config), 1, {}, identity, decision))
+    video = make_clip(tmp_path / "v.mp4", seconds=12.0, fps=8, size=(32, 24))
+    code = main(
+        ["parse", str(video), "--checkpoint", str(tmp_path / "best.pt"), "--output-dir", str(tmp_path / "out"),
+         "--device", "cpu"]
+    )  # fmt: skip
+    assert code == 0
+    result = json.loads((tmp_path / "out" / "v.json").read_text())
+    assert [w["start"] for w in result["windows"]] == [0.0, 10.0]
+    assert sorted(result["features"]) == sorted(kinds) and result["features"]["clip"]["model"] == "tiny"

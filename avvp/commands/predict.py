@@ -61,9 +61,11 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
         choices=CHECKPOINT_FORMATS,
         default="native",
         help="'native' (written by avvp train), 'official-han' (a state dict saved by the original HAN code, "
-        "YapengTian/AVVP-ECCV20; its unused encoder weights are ignored and listed; decision rule fused) or "
+        "YapengTian/AVVP-ECCV20; its unused encoder weights are ignored and listed; decision rule fused), "
         "'official-jomold' (a checkpoint saved by the original JoMoLD code, MCG-NJU/JoMoLD; only its model "
-        "weights are used; decision rule modality)",
+        "weights are used; decision rule modality) or 'official-valor' (a state dict saved by the original "
+        "VALOR code, Franklin905/VALOR: VALOR, VALOR+ or VALOR++, sizes and input kinds read from its "
+        "tensors; decision rule fused)",
     )
 
 
@@ -110,7 +112,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         choices=DECISION_RULES,
         help="which video-level probability gates a class's segments: 'fused' (HAN: the fused one for both "
         "modalities) or 'modality' (JoMoLD: each modality's own). Default: the rule a native checkpoint "
-        "records; fused for official-han and for native files without a record, modality for official-jomold",
+        "records; fused for official-han, official-valor and native files without a record, modality for "
+        "official-jomold",
     )
     parser.add_argument(
         "--segment-threshold",

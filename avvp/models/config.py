@@ -15,6 +15,8 @@ from avvp.models.attention import AttentionKind
 from avvp.models.avg_encoder import AVGEncoderConfig
 
 Aggregation = Literal["self", "cross"]
+StreamOrder = Literal["parallel", "sequential"]
+NormPlacement = Literal["post", "pre"]
 BlockKind = Literal["han", "base", "ave", "avslowfast"]
 ATTENTION_BLOCKS = ("han", "base")
 """The blocks built of attention layers (``attention``, ``num_heads``, ``feedforward`` and ``dropout`` apply
@@ -77,6 +79,22 @@ class InputEncoderConfig(AVGEncoderConfig):
     )
 
 
+class InputsConfig(_Strict):
+    """The feature kind each input projection reads (defaults: LLP's released features, as HAN).
+
+    ``clip`` (CLIP ViT-L/14 frame embeddings, 10 x 768) replaces ResNet152 and ``clap`` (CLAP HTS-AT
+    feature maps, 64 x 768) replaces VGGish, as in VALOR++; R(2+1)D stays the motion input.
+    """
+
+    audio: Literal["vggish", "clap"] = "vggish"
+    visual: Literal["resnet152", "clip"] = "resnet152"
+    motion: Literal["r2plus1d"] = "r2plus1d"
+
+    def kinds(self) -> tuple[str, str, str]:
+        """The feature kinds read, in the order audio, visual, motion."""
+        return self.audio, self.visual, self.motion
+
+
 class AVSlowFastConfig(_Strict):
     """The AVSlowFast block's pathway settings (Xiao et al. 2020, adapted to per-second features)."""
 
@@ -109,6 +127,19 @@ class ParserConfig(_Strict):
     num_heads: int = Field(1, gt=0, description="attention heads (must divide d_model)")
     feedforward: int = Field(512, gt=0, description="hidden width of the feed-forward sublayers")
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout in attention and feed-forward")
+    num_layers: int = Field(
+        1, gt=0, description="stacked layers of the han block, each with its own weights (VALOR+: 4)"
+    )
+    stream_order: StreamOrder = Field(
+        "parallel",
+        description="han block: parallel (HAN: both streams of a layer read its inputs) or sequential "
+        "(VALOR: a layer's visual update attends over the audio stream that layer already updated)",
+    )
+    norm: NormPlacement = Field(
+        "post",
+        description="han block: post (HAN: LayerNorm after each residual sum) or pre (VALOR's pre_norm: "
+        "LayerNorm before each sublayer, and a final LayerNorm per stream after the last layer)",
+    )
     audio_aggregation: Aggregation = Field("cross", description="A_cross (eq. 1) or A_self (eq. 8)")
     visual_aggregation: Aggregation = Field("cross", description="V_cross (eq. 2) or V_self (eq. 7)")
     skip: ModalitySwitch = Field(
@@ -120,6 +151,9 @@ class ParserConfig(_Strict):
         description="dropout on each modality's aggregated segments before the MMIL pooling (JoMoLD: visual 0.5)",
     )
     heads: HeadsConfig = Field(default_factory=HeadsConfig)
+    inputs: InputsConfig = Field(
+        default_factory=InputsConfig, description="the feature kind each input projection reads"
+    )
     input_encoder: InputEncoderConfig | None = Field(
         None, description="AVG encoder replacing the VGGish and ResNet152 inputs by its snippet embeddings"
     )
@@ -143,6 +177,12 @@ class ParserConfig(_Strict):
             )
         if self.block == "avslowfast":
             self._check_avslowfast()
+        self._check_han_options()
+        if self.input_encoder is not None and self.inputs != InputsConfig():
+            raise ValueError(
+                "model.input_encoder reads VGGish and ResNet152 features: it needs the default model.inputs "
+                f"(audio vggish, visual resnet152), not audio {self.inputs.audio}, visual {self.inputs.visual}"
+            )
         for modality in ("audio", "visual"):
             if not getattr(self.skip, modality):
                 continue
@@ -155,6 +195,20 @@ class ParserConfig(_Strict):
                     f"skip.{modality} needs {modality}_aggregation 'cross' (it skips that attention)"
                 )
         return self
+
+    def _check_han_options(self) -> None:
+        if self.block == "han":
+            return
+        changed = [
+            f"{name} {getattr(self, name)!r}"
+            for name, default in (("num_layers", 1), ("stream_order", "parallel"), ("norm", "post"))
+            if getattr(self, name) != default
+        ]
+        if changed:
+            raise ValueError(
+                f"{', '.join(changed)}: these settings shape the stacked layers of block han (VALOR's "
+                f"encoder), not block '{self.block}'; leave them at their defaults (1, parallel, post)"
+            )
 
     def _check_avslowfast(self) -> None:
         settings = self.avslowfast or AVSlowFastConfig()

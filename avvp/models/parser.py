@@ -19,24 +19,25 @@ from avvp.models.projections import InputProjections
 class Parser(nn.Module):
     """An audio-visual video parser built from the named parts of its :class:`ParserConfig`.
 
-    Inputs (a dict of float tensors): ``vggish`` (B, 10, 128), ``resnet152`` (B, 10*k, 2048) with k frames
-    per second (8 in LLP; k = 1 when the caller already averaged per second), ``r2plus1d`` (B, 10, 512).
+    Inputs (a dict of float tensors), by the kinds of ``config.inputs`` (:attr:`feature_kinds`): audio
+    ``vggish`` (B, 10, 128) or ``clap`` feature maps (B, 64, 768); visual ``resnet152`` (B, 10*k, 2048) with
+    k frames per second (8 in LLP; k = 1 when the caller already averaged per second) or ``clip``
+    (B, 10, 768); motion ``r2plus1d`` (B, 10, 512).
     Returns a :class:`ParserOutput` whose ``heads`` holds each configured head's output. With an input
     encoder, its audio and visual snippet embeddings replace the VGGish and ResNet152 inputs of the
     projections; a frozen encoder (``trainable: false``) has no gradients and always runs in eval mode.
     """
 
-    feature_kinds: tuple[str, ...] = ("vggish", "resnet152", "r2plus1d")
-
     def __init__(self, config: ParserConfig) -> None:
         super().__init__()
         self.config = config
+        self.feature_kinds: tuple[str, ...] = config.inputs.kinds()
+        """The feature kinds the parser reads: audio, visual, motion."""
         encoder = config.input_encoder
         self.input_encoder = AVGEncoder(encoder) if encoder is not None else None
-        if encoder is None:
-            self.projections = InputProjections(config.d_model)
-        else:
-            self.projections = InputProjections(config.d_model, encoder.d_model, encoder.d_model)
+        encoder_width = encoder.d_model if encoder is not None else None
+        self.projections = InputProjections(config.d_model, config.inputs, encoder_width)
+        if encoder is not None:
             self.input_encoder.requires_grad_(encoder.trainable)
         self.block = BLOCKS[config.block](config)
         self.audio_dropout = nn.Dropout(config.segment_dropout.audio)
@@ -52,11 +53,12 @@ class Parser(nn.Module):
         they are; the MMIL pooling sees them after the configured per-modality dropout. Each head reads
         the segments it names: ``projected`` (before the block) or ``aggregated`` (after it).
         """
+        audio_kind, visual_kind, motion_kind = self.feature_kinds
         if self.input_encoder is None:
-            audio, frames = features["vggish"], features["resnet152"]
+            audio, frames = features[audio_kind], features[visual_kind]
         else:
             audio, frames = self.input_encoder(features)
-        projected = self.projections(audio, frames, features["r2plus1d"])
+        projected = self.projections(audio, frames, features[motion_kind])
         aggregated = self.block(*projected, cross_modal=cross_modal)
         audio, visual = aggregated
         output = self.pooling(self.audio_dropout(audio), self.visual_dropout(visual))

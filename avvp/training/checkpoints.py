@@ -1,4 +1,5 @@
-"""Checkpoint files: the native format, full training state for ``--resume``, official HAN and JoMoLD files.
+"""Checkpoint files: the native format, full training state for ``--resume``, official HAN, JoMoLD and VALOR
+files.
 
 Native model checkpoint (``best.pt``): ``{"format": "avvp-parser/2", "model": <model config>,
 "state_dict": ..., "epoch": int, "metrics": dict, "features": {kind: identity}, "decision": {"rule",
@@ -12,7 +13,11 @@ mapped onto the HAN configuration of :class:`~avvp.models.parser.Parser`, and th
 carry are ignored and listed. Official JoMoLD checkpoints (``main.py`` of MCG-NJU/JoMoLD) are a dict
 whose ``model`` is the state dict of its ``MMIL_Net`` (the same keys, mapped the same way, onto HAN with
 dropout 0.5 on the visual segments) beside optimizer, scheduler and RNG states, a NumPy RNG state among
-them: they are read allowing exactly that. Native checkpoints of the first format (``avvp-parser/1``, HAN
+them: they are read allowing exactly that. Official VALOR checkpoints (``main_avvp.py`` of
+Franklin905/VALOR: VALOR, VALOR+ and VALOR++ alike) are the plain state dict of its ``MMIL_Net``: the same
+key names with ``hat_encoder.layers.<i>`` for each of its stacked layers and its final norms; their width,
+depth, feed-forward width and input kinds are read from the tensors (:func:`valor_sizes`), the rest is
+:data:`VALOR_SETTINGS`. Native checkpoints of the first format (``avvp-parser/1``, HAN
 only, written before the parser was composable) are read too: their config and keys are renamed on
 loading.
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -30,11 +36,13 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
+from avvp.data.features import FEATURE_SHAPES
 from avvp.decision_rules import DECISION_RULES, FUSED_RULE, MODALITY_RULE, PUBLISHED_THRESHOLD
 from avvp.errors import InputError, first_items
 from avvp.feature_identity import identity_differences
 from avvp.io import atomic_path
 from avvp.models import ModelConfig, build_model
+from avvp.models.blocks.han import HANBlock
 from avvp.torch_files import NUMPY_RNG_TYPES, RefusedContentError, load_dict
 from avvp.training.losses import LabelSmoothing
 from avvp.training.noise_ratios import MODALITIES
@@ -52,41 +60,68 @@ LEGACY_HAN_PREFIXES = {
     "han_layer.": "block.layer.",
 }
 """Key prefix in an ``avvp-parser/1`` checkpoint -> prefix in the parser (other keys are unchanged)."""
-CHECKPOINT_FORMATS = ("native", "official-han", "official-jomold")
-CheckpointFormat = Literal["native", "official-han", "official-jomold"]
+CHECKPOINT_FORMATS = ("native", "official-han", "official-jomold", "official-valor")
+CheckpointFormat = Literal["native", "official-han", "official-jomold", "official-valor"]
+VALOR_SETTINGS = {"num_heads": 8, "stream_order": "sequential", "norm": "post"}
+"""VALOR's network beyond the sizes its tensors hold: 8 heads and post-norm (``--nhead 8 --norm_where
+post_norm`` in all its scripts), the visual update attending over the updated audio (its ``Encoder``)."""
 OFFICIAL_NETWORKS = {
     "official-han": ("official HAN (MMIL_Net)", {}),
     "official-jomold": ("official JoMoLD (MMIL_Net)", {"segment_dropout": {"visual": 0.5}}),
+    "official-valor": ("official VALOR (MMIL_Net)", VALOR_SETTINGS),
 }
-"""Official format -> (its name in messages, the parser config its network is: HAN plus these settings)."""
-FORMAT_RULES = {"native": FUSED_RULE, "official-han": FUSED_RULE, "official-jomold": MODALITY_RULE}
-"""The decision rule of a checkpoint that records none: fused (HAN), modality for official JoMoLD files."""
+"""Official format -> (its name in messages, the parser config its network is: HAN plus these settings;
+VALOR's sizes and input kinds come from its tensors, :func:`valor_sizes`)."""
+FORMAT_RULES = {
+    "native": FUSED_RULE,
+    "official-han": FUSED_RULE,
+    "official-jomold": MODALITY_RULE,
+    "official-valor": FUSED_RULE,
+}
+"""The decision rule of a checkpoint that records none: fused (HAN; VALOR's ``eval`` too: segment
+probability >= 0.5 times the fused video-level prediction >= 0.5), modality for official JoMoLD files."""
 
-OFFICIAL_HAN_PREFIXES = {
+OFFICIAL_PREFIXES = {
     "fc_a.": "projections.audio.",
     "fc_v.": "projections.frames.",
     "fc_st.": "projections.motion.",
     "fc_fusion.": "projections.visual_fusion.",
-    "hat_encoder.layers.0.self_attn.": "block.layer.self_attention.",
-    "hat_encoder.layers.0.cm_attn.": "block.layer.cross_attention.",
-    "hat_encoder.layers.0.linear1.": "block.layer.feedforward_in.",
-    "hat_encoder.layers.0.linear2.": "block.layer.feedforward_out.",
-    "hat_encoder.layers.0.norm1.": "block.layer.attention_norm.",
-    "hat_encoder.layers.0.norm2.": "block.layer.feedforward_norm.",
     "fc_prob.": "pooling.classifier.",
     "fc_frame_att.": "pooling.temporal_attention.",
     "fc_av_att.": "pooling.modality_attention.",
 }
-"""Key prefix in the official ``MMIL_Net`` state dict -> prefix in the HAN configuration of the parser."""
+"""Key prefix in an official ``MMIL_Net`` state dict (HAN, JoMoLD, VALOR) -> prefix in the parser, outside
+the encoder layers."""
+OFFICIAL_LAYER_PARTS = {
+    "self_attn.": "self_attention.",
+    "cm_attn.": "cross_attention.",
+    "linear1.": "feedforward_in.",
+    "linear2.": "feedforward_out.",
+    "norm1.": "attention_norm.",
+    "norm2.": "feedforward_norm.",
+}
+"""Part of official encoder layer ``hat_encoder.layers.<i>.`` -> part of the han block's layer ``i``."""
+OFFICIAL_LAYER = re.compile(r"hat_encoder\.layers\.(\d+)\.")
+VALOR_FINAL_NORMS = {
+    "hat_encoder.final_norm_a.": "block.audio_norm.",
+    "hat_encoder.final_norm_v.": "block.visual_norm.",
+}
+"""VALOR's final per-stream norms -> the pre-norm han block's (unused by VALOR's post-norm network)."""
 
-OFFICIAL_HAN_UNUSED = (
+HAN_UNUSED = (
     "audio_encoder.",
     "visual_encoder.",
     "cmt_encoder.",
     "hat_encoder.norm1.",
     "hat_encoder.norm2.",
 )
-"""Modules ``MMIL_Net`` builds but never uses in its forward pass (their weights are ignored)."""
+"""Modules HAN's (and JoMoLD's) ``MMIL_Net`` builds but never uses in its forward pass (weights ignored)."""
+OFFICIAL_UNUSED = {"official-han": HAN_UNUSED, "official-jomold": HAN_UNUSED, "official-valor": ()}
+"""Unused modules of each official network (VALOR's final norms: when its network is post-norm)."""
+VALOR_AUDIO_KINDS = {FEATURE_SHAPES["vggish"][1]: "vggish", FEATURE_SHAPES["clap"][1]: "clap"}
+VALOR_VISUAL_KINDS = {FEATURE_SHAPES["resnet152"][1]: "resnet152", FEATURE_SHAPES["clip"][1]: "clip"}
+"""Input width of VALOR's ``fc_a`` / ``fc_v`` -> the feature kind it reads (VGGish or CLAP feature maps;
+ResNet152 or CLIP ViT-L/14)."""
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
@@ -293,7 +328,7 @@ def model_from_native(path: Path, payload: dict[str, Any]) -> nn.Module:
     """Build the model a native checkpoint describes and load its weights."""
     if payload.get("format") not in (NATIVE_FORMAT, LEGACY_HAN_FORMAT):
         hint = (
-            " (it looks like a raw state dict: try --checkpoint-format official-han)"
+            " (it looks like a raw state dict: try --checkpoint-format official-han or official-valor)"
             if "fc_prob.weight" in payload
             else ""
         )
@@ -313,41 +348,111 @@ def model_from_native(path: Path, payload: dict[str, Any]) -> nn.Module:
     return model
 
 
-def map_official_han(
-    path: Path, state_dict: dict[str, torch.Tensor], network: str = OFFICIAL_NETWORKS["official-han"][0]
-) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Rename an official ``MMIL_Net`` state dict (HAN's or JoMoLD's, ``network`` names it in messages) to
-    native keys; returns ``(mapped, ignored keys)``.
+def _other_format_hint(keys: list[str]) -> str:
+    """A hint naming the official format whose network has ``keys`` (empty when none does)."""
+    if any(key.startswith(HAN_UNUSED) for key in keys):
+        return (
+            " (its keys are those of the original HAN or JoMoLD code: "
+            "try --checkpoint-format official-han or official-jomold)"
+        )
+    if any(key.startswith(tuple(VALOR_FINAL_NORMS)) for key in keys):
+        return " (its keys are those of the original VALOR code: try --checkpoint-format official-valor)"
+    if any(OFFICIAL_LAYER.match(key) for key in keys):
+        return " (it holds more encoder layers than this network: try --checkpoint-format official-valor)"
+    return ""
 
-    A ``module.`` prefix (from ``DataParallel``) is stripped. Keys neither mapped nor known to be unused
-    are an :class:`InputError` (the file is some other architecture).
+
+def map_official(
+    path: Path, state_dict: dict[str, torch.Tensor], checkpoint_format: CheckpointFormat, config: ModelConfig
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Rename an official ``MMIL_Net`` state dict of ``checkpoint_format`` (HAN's, JoMoLD's or VALOR's) to
+    the keys of the parser ``config`` describes; returns ``(mapped, ignored keys)``.
+
+    A ``module.`` prefix (from ``DataParallel``) is stripped. Encoder layer ``i`` maps to the han block's
+    layer ``i``; VALOR's final norms to the block's own when ``config`` is pre-norm, else they are unused.
+    Keys neither mapped nor known to be unused are an :class:`InputError` naming the file (the file is some
+    other architecture; when its keys are another official network's, the message says which).
     """
+    unused = OFFICIAL_UNUSED[checkpoint_format]
+    if checkpoint_format == "official-valor" and config.norm == "post":
+        unused = (*unused, *VALOR_FINAL_NORMS)
     mapped: dict[str, torch.Tensor] = {}
     ignored: list[str] = []
     foreign: list[str] = []
     for key, value in state_dict.items():
         bare = key.removeprefix("module.")
-        prefix = next((p for p in OFFICIAL_HAN_PREFIXES if bare.startswith(p)), None)
-        if prefix is not None:
-            mapped[OFFICIAL_HAN_PREFIXES[prefix] + bare[len(prefix) :]] = value
-        elif bare.startswith(OFFICIAL_HAN_UNUSED):
+        target = _official_target(bare, checkpoint_format, config)
+        if target is not None:
+            mapped[target] = value
+        elif bare.startswith(unused):
             ignored.append(key)
         else:
-            foreign.append(key)
+            foreign.append(bare)
     if foreign:
+        network = OFFICIAL_NETWORKS[checkpoint_format][0]
         shown = first_items(foreign, 4)
-        raise InputError(f"{path}: not an {network} state dict; unexpected keys: {shown}")
+        raise InputError(
+            f"{path}: not an {network} state dict; unexpected keys: {shown}{_other_format_hint(foreign)}"
+        )
     return mapped, ignored
+
+
+def _official_target(bare: str, checkpoint_format: CheckpointFormat, config: ModelConfig) -> str | None:
+    """The parser key of official key ``bare`` (None when the parser has no such weight)."""
+    prefix = next((p for p in OFFICIAL_PREFIXES if bare.startswith(p)), None)
+    if prefix is not None:
+        return OFFICIAL_PREFIXES[prefix] + bare[len(prefix) :]
+    layer = OFFICIAL_LAYER.match(bare)
+    if layer is not None and int(layer[1]) < config.num_layers:
+        rest = bare[layer.end() :]
+        part = next((p for p in OFFICIAL_LAYER_PARTS if rest.startswith(p)), None)
+        if part is not None:
+            name = HANBlock.layer_name(config, int(layer[1]))
+            return f"block.{name}.{OFFICIAL_LAYER_PARTS[part]}{rest[len(part) :]}"
+    final = next((p for p in VALOR_FINAL_NORMS if bare.startswith(p)), None)
+    if checkpoint_format == "official-valor" and config.norm == "pre" and final is not None:
+        return VALOR_FINAL_NORMS[final] + bare[len(final) :]
+    return None
+
+
+def valor_sizes(path: Path, state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The sizes and input kinds of VALOR's ``MMIL_Net`` its state dict holds (parser config entries):
+    ``d_model`` and the input kinds from ``fc_a`` and ``fc_v``, ``num_layers`` from the encoder layers,
+    ``feedforward`` from their ``linear1``. A missing tensor or an unknown input width is an
+    :class:`InputError` naming the file."""
+    bare = {key.removeprefix("module."): value for key, value in state_dict.items()}
+    needed = ("fc_a.weight", "fc_v.weight", "hat_encoder.layers.0.linear1.weight")
+    absent = [key for key in needed if not isinstance(bare.get(key), torch.Tensor) or bare[key].dim() != 2]
+    if absent:
+        raise InputError(
+            f"{path}: not an {OFFICIAL_NETWORKS['official-valor'][0]} state dict: no 2-d tensor "
+            f"{first_items(absent, 3)}{_other_format_hint(list(bare))}"
+        )
+    audio_width, visual_width = bare["fc_a.weight"].shape[1], bare["fc_v.weight"].shape[1]
+    for role, width, kinds in (
+        ("fc_a", audio_width, VALOR_AUDIO_KINDS),
+        ("fc_v", visual_width, VALOR_VISUAL_KINDS),
+    ):
+        if width not in kinds:
+            known = ", ".join(f"{w} ({k})" for w, k in kinds.items())
+            raise InputError(f"{path}: {role} reads features of width {width}; VALOR's are {known}")
+    layers = {int(match[1]) for key in bare if (match := OFFICIAL_LAYER.match(key))}
+    return {
+        "d_model": bare["fc_a.weight"].shape[0],
+        "num_layers": max(layers) + 1,
+        "feedforward": bare["hat_encoder.layers.0.linear1.weight"].shape[0],
+        "inputs": {"audio": VALOR_AUDIO_KINDS[audio_width], "visual": VALOR_VISUAL_KINDS[visual_width]},
+    }
 
 
 def official_weights(
     path: Path, payload: dict[str, Any], checkpoint_format: CheckpointFormat
 ) -> dict[str, torch.Tensor]:
-    """The ``MMIL_Net`` state dict in an official checkpoint: the file itself (HAN; or its ``state_dict``)
-    or its ``model`` entry (JoMoLD, whose optimizer, scheduler and RNG entries are not used)."""
+    """The ``MMIL_Net`` state dict in an official checkpoint: the file itself (HAN, VALOR; or its
+    ``state_dict``) or its ``model`` entry (JoMoLD, whose optimizer, scheduler and RNG entries are not used)."""
     if payload.get("format") == NATIVE_FORMAT:
         raise InputError(f"{path}: this is a native avvp checkpoint; use --checkpoint-format native")
-    if checkpoint_format == "official-han":
+    if checkpoint_format != "official-jomold":
         if isinstance(payload.get("model"), dict) and "fc_prob.weight" not in payload:
             raise InputError(
                 f"{path}: a dict with a 'model' entry, as the original JoMoLD code saves: "
@@ -412,8 +517,16 @@ def model_from_payload(
     if checkpoint_format == "native":
         return model_from_native(path, payload).eval()
     network, settings = OFFICIAL_NETWORKS[checkpoint_format]
-    mapped, ignored = map_official_han(path, official_weights(path, payload, checkpoint_format), network)
-    model = build_model(ModelConfig.model_validate(settings))
+    state_dict = official_weights(path, payload, checkpoint_format)
+    if checkpoint_format == "official-valor":
+        settings = {**settings, **valor_sizes(path, state_dict)}
+    try:
+        config = ModelConfig.model_validate(settings)
+    except ValidationError as err:
+        problems = "; ".join(error["msg"] for error in err.errors())
+        raise InputError(f"{path}: its tensors describe no valid {network}: {problems}") from None
+    mapped, ignored = map_official(path, state_dict, checkpoint_format, config)
+    model = build_model(config)
     load_weights(path, model, mapped)
     if ignored:
         log.info("%s: ignored %d unused %s weight(s): %s", path, len(ignored), network, ", ".join(ignored))
@@ -436,5 +549,6 @@ def load_checkpoint(path: str | Path, checkpoint_format: CheckpointFormat = "nat
 
 
 def load_model(path: str | Path, checkpoint_format: CheckpointFormat = "native") -> nn.Module:
-    """Load a model for prediction from a native checkpoint or an official HAN or JoMoLD file (CPU, eval mode)."""
+    """Load a model for prediction from a native checkpoint or an official HAN, JoMoLD or VALOR file (CPU,
+    eval mode)."""
     return model_from_payload(Path(path), load_checkpoint(path, checkpoint_format), checkpoint_format)
