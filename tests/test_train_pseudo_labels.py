@@ -11,12 +11,16 @@ import numpy as np
 import pytest
 import torch
 from train_helpers import (  # noqa: F401
+    CONFIGS,
+    PENDING_NETWORK_KEYS,
     SyntheticSplits,
+    load_shipped,
     make_splits,
     one_torch_thread,
     train_overrides,
 )
 
+from avvp.config_files import read_config_file
 from avvp.data.dataset import Batch
 from avvp.data.labels import CLASSES, read_weak_labels
 from avvp.data.pseudo_labels import PseudoLabelError, read_split_pseudo_labels, write_pseudo_labels
@@ -198,3 +202,32 @@ def test_pseudo_label_run_refuses_a_file_without_the_split(splits, tmp_path) -> 
     )
     with pytest.raises(PseudoLabelError, match=f"partial.h5: 1 clip.*{weak.video_ids[0]}"):
         train(config)
+
+
+def test_valor_recipes_hold_the_published_settings() -> None:
+    config = load_shipped("valor_han.yaml")
+    optimizer = config.optimizer
+    assert (optimizer.name, optimizer.lr, optimizer.weight_decay, optimizer.betas) == (
+        "adamw",
+        1e-4,
+        1e-3,
+        (0.5, 0.999),
+    )
+    assert (optimizer.schedule, optimizer.warmup_epochs, optimizer.lr_min, optimizer.grad_clip) == (
+        "warmup_cosine",
+        10,
+        1e-6,
+        1.0,
+    )
+    assert config.loss.terms == {"wsl": 1.0, "pseudo_audio": 1.0, "pseudo_visual": 1.0}
+    assert (config.epochs, config.batch_size, config.seed) == (60, 64, 1000)
+    assert (config.model.d_model, config.model.num_heads, config.model.feedforward) == (512, 8, 1024)
+    # VALOR's network keys (branch issue19n) are read as YAML only, not validated here
+    chain = {name: read_config_file(CONFIGS / name) for name in PENDING_NETWORK_KEYS}
+    assert chain["valor.yaml"]["model"]["num_layers"] == 1 and chain["valor.yaml"]["seed"] == 1000
+    plus = chain["valor_plus.yaml"]
+    assert (plus["model"]["num_layers"], plus["model"]["d_model"], plus["seed"]) == (4, 256, 64)
+    assert (plus["optimizer"]["lr"], plus["optimizer"]["lr_min"]) == (3e-4, 3e-6)
+    plus_plus = chain["valor_plus_plus.yaml"]
+    assert plus_plus["model"]["inputs"] == {"audio": "clap", "visual": "clip", "motion": "r2plus1d"}
+    assert (plus_plus["seed"], plus_plus["model"]["d_model"]) == (87, 256)
