@@ -144,7 +144,7 @@ def train_overrides(splits: SyntheticSplits, output_dir: Path, **extra: object) 
 
 
 CONFIGS = Path(__file__).resolve().parents[1] / "resources" / "configs"
-PENDING_NETWORK_KEYS = {"valor.yaml", "valor_plus.yaml", "valor_plus_plus.yaml"}
+PENDING_NETWORK_KEYS = {"valor.yaml", "valor_plus.yaml", "valor_plus_plus.yaml", "jomold_clip_clap.yaml"}
 """Recipes of VALOR's own network, whose model keys (num_layers, stream_order, inputs) come with branch
 issue19n: left out of the shipped-config tests until that branch is merged (then empty this set)."""
 SHIPPED_CONFIGS = sorted(p.name for p in CONFIGS.glob("*.yaml") if p.name not in PENDING_NETWORK_KEYS)
