@@ -137,7 +137,9 @@ def paper_methods(pairs: list[list[str]], new: list[str] = ()) -> dict[str, list
     each ``--new-experiment`` NAME with no method. :class:`InputError` when there is no experiment, or a
     new one also has methods."""
     if not pairs and not new:
-        raise InputError("avvp report: give at least one --experiment NAME PAPER_METHOD or --new-experiment NAME")
+        raise InputError(
+            "avvp report: give at least one --experiment NAME PAPER_METHOD or --new-experiment NAME"
+        )
     both = sorted({name for name, _ in pairs} & set(new))
     if both:
         raise InputError(f"avvp report: {both} given both with a paper method and as --new-experiment")
