@@ -13,10 +13,12 @@ import torch
 from train_helpers import (  # noqa: F401
     CONFIGS,
     PENDING_NETWORK_KEYS,
+    TINY_MODEL,
     SyntheticSplits,
     load_shipped,
     make_splits,
     one_torch_thread,
+    random_features,
     train_overrides,
 )
 
@@ -27,8 +29,10 @@ from avvp.data.pseudo_labels import PseudoLabelError, read_split_pseudo_labels, 
 from avvp.errors import InputError
 from avvp.models.output import ParserOutput
 from avvp.training.config import OptimizerConfig, load_config
-from avvp.training.losses import LOSS_TERMS, LossConfig, Objective
+from avvp.training.losses import LOSS_TERMS, LossConfig, Objective, pseudo_label_targets
+from avvp.training.noise_ratios import NoiseRatios, write_noise_ratios
 from avvp.training.optimisation import build_optimisation, warmup_cosine_lr
+from avvp.training.procedures import build_procedure
 from avvp.training.trainer import train
 
 VALOR_LOSS = {"loss.terms": {"wsl": 1.0, "pseudo_audio": 1.0, "pseudo_visual": 1.0}}
@@ -231,3 +235,25 @@ def test_valor_recipes_hold_the_published_settings() -> None:
     plus_plus = chain["valor_plus_plus.yaml"]
     assert plus_plus["model"]["inputs"] == {"audio": "clap", "visual": "clip", "motion": "r2plus1d"}
     assert (plus_plus["seed"], plus_plus["model"]["d_model"]) == (87, 256)
+
+
+def test_co_training_steps_both_networks_on_the_pseudo_labels(tmp_path) -> None:
+    ratios = tmp_path / "ratios.npz"
+    write_noise_ratios(ratios, NoiseRatios(np.full(25, 0.5), np.full(25, 0.5)))
+    overrides = {
+        **VALOR_LOSS,
+        "pseudo_labels": "p.h5",
+        "co_training": {"method": "co_teaching", "warmup_epochs": 0},
+    }
+    overrides["co_training"]["noise_ratios"] = str(ratios)
+    config = load_config(None, {**overrides, **{f"model.{k}": v for k, v in TINY_MODEL.items()}})
+    procedure = build_procedure(config, torch.device("cpu"))
+    labels = torch.zeros(4, 25)
+    labels[:, 3] = 1.0
+    pseudo = {m: labels[:, None, :].expand(4, 10, 25).clone() for m in ("audio", "visual")}
+    batch = Batch(torch.arange(4), list("abcd"), random_features(4), labels, pseudo_labels=pseudo)
+    result = procedure.step(procedure.module.train(), batch, 0, 1, False)
+    assert {"L_wsl", "L_pseudo_a", "L_pseudo_v"} <= set(result.terms) and len(result.trained) == 2
+    # each network's selection removed 2 of the 4 positives of class 3: their segments' targets are 0
+    for _, _, selected in result.trained:
+        assert int(pseudo_label_targets(selected, "audio")[:, 0, 3].sum()) == 2
