@@ -517,3 +517,24 @@ def test_pseudo_label_section_shows_each_teachers_agreement(tmp_path):
         )
         != 0
     )
+
+
+def test_an_experiment_no_paper_reports_is_shown_as_new_and_external_rows_are_labelled(tmp_path):
+    _inputs(tmp_path, ["valor", "valor_dgm_msdu"])
+    code = _run(
+        tmp_path, [("valor", "VALOR"), ("valor", "VALOR+")], extra=["--new-experiment", "valor_dgm_msdu"]
+    )
+    assert code == 0
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    labels = [(row[0], row[1]) for row in _table(markdown, SCORES_HEADER)]
+    assert labels[:6] == [
+        ("**valor** (this run)", "segment"),
+        ("**valor** (this run)", "event"),
+        ("paper external:VALOR-NeurIPS2023 table n/a (issue 19 text): VALOR", "segment"),
+        ("paper external:VALOR-NeurIPS2023 table n/a (scores not in our sources): VALOR+", "segment"),
+        ("**valor_dgm_msdu** (this run; new: no paper reports it)", "segment"),
+        ("**valor_dgm_msdu** (this run; new: no paper reports it)", "event"),
+    ]
+    assert "VALOR | segment | 61.8 | 65.9 | 58.4 | 62.0 | 61.5" in markdown
+    assert "VALOR+ | segment | not given | not given" in markdown
+    assert _run(tmp_path, [("valor", "VALOR")], extra=["--new-experiment", "valor"]) != 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from train_helpers import SHIPPED_CONFIGS, load_shipped
 
 from avvp.errors import InputError
 from avvp.training.config import TrainConfig, load_config, parse_overrides
@@ -12,9 +13,9 @@ from avvp.training.config import TrainConfig, load_config, parse_overrides
 CONFIGS = Path(__file__).resolve().parents[1] / "resources" / "configs"
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+@pytest.mark.parametrize("name", SHIPPED_CONFIGS)
 def test_shipped_configs_validate(name: str) -> None:
-    assert isinstance(load_config(CONFIGS / name), TrainConfig)
+    assert isinstance(load_shipped(name), TrainConfig)
 
 
 def test_han_yaml_is_the_published_recipe() -> None:

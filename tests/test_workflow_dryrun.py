@@ -34,9 +34,9 @@ def test_demo_dry_run_builds_the_whole_default_target(checkout):
         "make_demo": 1, "shard_clips": 1, "download": 2, "extract": 2, "merge_features": 1, "filter_splits": 1,
         "standardize_features": 1, "build_graphs": 1, "pretrain_config": 1, "pretrain_avg": 1,
         "noise_estimator_config": 1, "train_noise_estimator": 1, "estimate_noise": 1,
-        "label_refiner_config": 1, "train_label_refiner": 1, "refine_labels": 1, "train_config": 6,
-        "train": 6, "predict": 6, "weak_baseline": 1, "evaluate": 7, "report": 1, "all": 1,
-        "extract_teacher_features": 2, "teacher_features": 1, "pseudo_labels": 1, "total": 50,
+        "label_refiner_config": 1, "train_label_refiner": 1, "refine_labels": 1, "train_config": 7,
+        "train": 7, "predict": 7, "weak_baseline": 1, "evaluate": 8, "report": 1, "all": 1,
+        "extract_teacher_features": 2, "teacher_features": 1, "pseudo_labels": 1, "total": 54,
     }  # fmt: skip
 
 
@@ -49,9 +49,9 @@ def test_llp_dry_run_has_sharded_jobs_and_is_fast(checkout, llp_dir):
     assert counts["download"] == counts["extract"] == counts["extract_teacher_features"] == 40
     assert counts["teacher_features"] == counts["pseudo_labels"] == 1
     assert "--pseudo-labels valor results/llp/teachers/valor/agreement.json" in done.stdout
-    assert counts["train"] == 44 and counts["evaluate"] == 45 and "make_demo" not in counts
+    assert counts["train"] == 49 and counts["evaluate"] == 50 and "make_demo" not in counts
     assert counts["build_graphs"] == 1 and counts["pretrain_avg"] == 3  # uni, cross, multi
-    # one JoMoLD noise estimator, shared by the 19 denoised experiments and the 2 co-training ones
+    # one JoMoLD noise estimator, shared by the 20 denoised experiments and the 2 co-training ones
     assert counts["train_noise_estimator"] == counts["estimate_noise"] == 1
     assert counts["train_label_refiner"] == counts["refine_labels"] == 2  # MA with and without CL
     assert elapsed < 30, f"LLP dry run took {elapsed:.1f} s"
@@ -63,17 +63,73 @@ def _as_list(value):
     return [value] if isinstance(value, str) else value
 
 
-NOT_BUILT: set[str] = set()
-"""Methods of the reference CSV that config/llp.yaml does not reproduce (none)."""
+NOT_BUILT = {"UWAV"}
+"""Methods of the reference CSV that config/llp.yaml does not reproduce (UWAV: a reference row only)."""
 
 
 def test_llp_config_reproduces_every_method_of_the_papers_once():
     with (REPO / "resources" / "paper_results.csv").open(newline="") as handle:
         methods = {row["method"] for row in csv.DictReader(handle)} - NOT_BUILT
     experiments = yaml.safe_load((REPO / "config" / "llp.yaml").read_text())["experiments"]
-    listed = [m for spec in experiments.values() for m in _as_list(spec["paper_method"])]
+    listed = [m for spec in experiments.values() for m in _as_list(spec.get("paper_method") or [])]
     assert sorted(listed) == sorted(methods)
     assert all((REPO / spec["config"]).is_file() for spec in experiments.values())
+    new = sorted(name for name, spec in experiments.items() if not spec.get("paper_method"))
+    assert new == ["jomold_clip_clap", "valor_dgm_msdu"]  # combinations no paper reports
+
+
+def test_reference_rows_are_from_the_seed_papers_or_marked_external():
+    with (REPO / "resources" / "paper_results.csv").open(newline="") as handle:
+        papers = {row["paper"] for row in csv.DictReader(handle)}
+    assert {p for p in papers if not p.startswith("external:")} == {"000", "002", "003", "004"}
+    assert {p for p in papers if p.startswith("external:")} == {
+        "external:VALOR-NeurIPS2023",
+        "external:UWAV-CVPR2025",
+    }
+
+
+def test_teachers_give_experiments_their_pseudo_labels_and_features(checkout, llp_dir):
+    names = ("valor", "valor_plus_plus", "jomold_clip_clap", "valor_dgm_msdu")
+    targets = [f"results/llp/train/{name}.yaml" for name in names]
+    done = llp(checkout, llp_dir, *targets)
+    assert done.returncode == 0, done.stderr[-3000:]
+    valor, plus_plus, jomold, dgm = (yaml.safe_load((checkout / t).read_text()) for t in targets)
+    labels = "results/llp/teachers/valor/pseudo_labels.h5"
+    assert valor["pseudo_labels"] == plus_plus["pseudo_labels"] == dgm["pseudo_labels"] == labels
+    assert "pseudo_labels" not in jomold and jomold["denoising"]["noise_ratios"].endswith("noise_ratios.npz")
+    assert dgm["gradient_modulation"]["gamma"] == 0.1 and set(dgm["loss"]["terms"]) >= {"pseudo_audio", "wsl"}
+    dry = llp(checkout, llp_dir, "-n", "-p")
+    both = "--features data/llp/features/features.h5 data/llp/teachers/valor/features.h5"
+    for name in ("valor_plus_plus", "jomold_clip_clap"):
+        assert f"avvp train --config results/llp/train/{name}.yaml {both} " in dry.stdout
+        assert f"avvp predict --checkpoint results/llp/train/{name}/best.pt {both} " in dry.stdout
+    assert (
+        "avvp train --config results/llp/train/valor.yaml --features data/llp/features/features.h5 "
+        in dry.stdout
+    )
+    assert "--new-experiment valor_dgm_msdu --new-experiment jomold_clip_clap --baseline" in dry.stdout
+
+
+@pytest.mark.parametrize(
+    ("experiment", "message"),
+    [
+        ({"paper_method": "VALOR", "config": "resources/configs/valor_han.yaml", "teacher": "clip"},
+         "config: experiment 'extra' names teacher 'clip'; known: valor"),
+        ({"paper_method": "VALOR", "config": "resources/configs/han.yaml", "teacher_features": True},
+         "config: experiment 'extra' sets teacher_features but names no teacher"),
+        ({"paper_method": "VALOR", "config": "resources/configs/valor_han.yaml"},
+         "config: experiment 'extra' trains on pseudo-labels (loss terms pseudo_audio, pseudo_visual): name the "
+         "teacher that makes them (teacher: valor)"),
+        ({"paper_method": "VALOR", "config": "resources/configs/han.yaml", "teacher": "valor"},
+         "config: experiment 'extra' names teacher 'valor' but neither trains on its pseudo-labels"),
+    ],
+    ids=["unknown-teacher", "features-without-teacher", "pseudo-labels-without-teacher", "teacher-unused"],
+)  # fmt: skip
+def test_teacher_mistakes_are_named_when_the_workflow_starts(checkout, experiment, message):
+    (checkout / "teacher.yaml").write_text(yaml.safe_dump({"experiments": {"extra": experiment}}))
+    done = snakemake(checkout, "-n", "--configfile", "config/config.yaml", "teacher.yaml")
+    assert done.returncode != 0
+    assert message in done.stdout + done.stderr, (done.stdout + done.stderr)[-2000:]
 
 
 def test_unknown_paper_method_fails_the_dry_run_naming_it(checkout):

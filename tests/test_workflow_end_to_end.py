@@ -16,7 +16,7 @@ demo: {num_train: 6, num_val: 2, num_test: 2, num_classes: 3, frame_size: 32, fp
 features: {image_size: 16, clip_size: 16}
 training: {epochs: 2}
 noise_estimators: {jomold: {train: {epochs: 2}}}
-experiments: {jomold_dgm_msdu: {train: {epochs: 2}}}
+experiments: {jomold_dgm_msdu: {train: {epochs: 2}}, valor: {train: {epochs: 2}}}
 """
 TINY = ["--configfile", "config/config.yaml", "tiny.yaml"]
 
@@ -47,6 +47,7 @@ def test_tiny_demo_runs_end_to_end_and_resumes_by_shard(tmp_path):
         "pretrain_e2e_uni",
         "jomold_dgm_msdu",
         "ma",
+        "valor",
         "weak_baseline",
     ):
         metrics = json.loads((results / "metrics" / f"{name}.json").read_text())
@@ -61,6 +62,12 @@ def test_tiny_demo_runs_end_to_end_and_resumes_by_shard(tmp_path):
         {"omega", "mu_audio", "mu_visual", "dropped_audio", "L_nce", "L_ms"} <= set(r) for r in history
     )
     assert (results / "denoising" / "jomold" / "noise_ratios.npz").is_file()
+    valor = [json.loads(line) for line in (results / "train" / "valor" / "history.jsonl").open()]
+    assert len(valor) == 2 and all(r["L_pseudo_a"] > 0 and r["grad_norm"] > 0 for r in valor)
+    assert (
+        "pseudo_labels: results/demo/teachers/valor/pseudo_labels.h5"
+        in (results / "train" / "valor.yaml").read_text()
+    )
     refined = json.loads((results / "refinement" / "ma" / "refined_labels.json").read_text())
     assert refined["clips"] == 6 and refined["checkpoint"] == "results/demo/refinement/ma/best.pt"
     assert (

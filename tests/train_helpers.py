@@ -15,8 +15,11 @@ import numpy as np
 import pytest
 import torch
 
+from avvp.config_files import read_config_file
 from avvp.data.features import FEATURE_SHAPES, LLP_KINDS, FeatureStoreWriter
 from avvp.data.labels import CLASSES, NUM_SEGMENTS, segments_to_events, write_event_rows
+from avvp.training.config import TrainConfig, load_config
+from avvp.training.losses import PSEUDO_LABEL_TERMS
 
 
 @pytest.fixture(autouse=True)
@@ -138,3 +141,16 @@ def train_overrides(splits: SyntheticSplits, output_dir: Path, **extra: object) 
     }
     overrides.update(extra)
     return overrides
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "resources" / "configs"
+SHIPPED_CONFIGS = sorted(p.name for p in CONFIGS.glob("*.yaml"))
+"""The file names of the shipped training recipes the tests validate."""
+
+
+def load_shipped(name: str) -> TrainConfig:
+    """A shipped recipe, validated; one that trains on pseudo-labels gets a placeholder ``pseudo_labels`` (set
+    by the workflow from its teacher)."""
+    terms = read_config_file(CONFIGS / name).get("loss", {}).get("terms", {})
+    pseudo = {"pseudo_labels": "pseudo_labels.h5"} if set(terms) & set(PSEUDO_LABEL_TERMS) else {}
+    return load_config(CONFIGS / name, pseudo)

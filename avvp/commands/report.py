@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from avvp.commands import COMMANDS
+from avvp.errors import InputError
 from avvp.reports.inputs import (
     check_metrics,
     load_experiment,
@@ -47,13 +48,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--experiment",
         nargs=2,
         action="append",
-        required=True,
+        default=[],
         metavar=("NAME", "PAPER_METHOD"),
         help=(
             "an experiment and a method of the reference CSV (its 'method' column, exactly) it is shown "
             "beside; repeatable, and repeating a NAME adds methods to it, e.g. --experiment han "
             "'A_cross+V_cross (HAN)' --experiment han HAN"
         ),
+    )
+    parser.add_argument(
+        "--new-experiment",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an experiment no paper reports (a new combination): shown without reference rows; repeatable",
     )
     parser.add_argument("--baseline", help="metrics JSON of the weak-label baseline")
     parser.add_argument("--features", required=True, help="the feature store used (for its weights identity)")
@@ -124,13 +132,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def paper_methods(pairs: list[list[str]]) -> dict[str, list[str]]:
-    """The ``--experiment NAME METHOD`` pairs as NAME -> its methods, both in the order first given."""
+def paper_methods(pairs: list[list[str]], new: list[str] = ()) -> dict[str, list[str]]:
+    """The ``--experiment NAME METHOD`` pairs as NAME -> its methods, both in the order first given, then
+    each ``--new-experiment`` NAME with no method. :class:`InputError` when there is no experiment, or a
+    new one also has methods."""
+    if not pairs and not new:
+        raise InputError(
+            "avvp report: give at least one --experiment NAME PAPER_METHOD or --new-experiment NAME"
+        )
+    both = sorted({name for name, _ in pairs} & set(new))
+    if both:
+        raise InputError(f"avvp report: {both} given both with a paper method and as --new-experiment")
     methods: dict[str, list[str]] = {}
     for name, method in pairs:
         methods.setdefault(name, [])
         if method not in methods[name]:
             methods[name].append(method)
+    methods.update({name: [] for name in new})
     return methods
 
 
@@ -145,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             results / "train" / name,
             results / "predict" / name,
         )
-        for name, methods in paper_methods(args.experiment).items()
+        for name, methods in paper_methods(args.experiment, args.new_experiment).items()
     ]
     baseline = check_metrics(args.baseline, read_json(args.baseline)) if args.baseline else None
     build_report(

@@ -36,6 +36,8 @@ class Batch:
 
     ``dropped`` maps a modality (``audio``, ``visual``) to a bool (B, 25) mask of weak labels a label
     denoising procedure removed from that modality's targets for this step (empty: none removed).
+    ``pseudo_labels`` maps a modality to its segment-level pseudo-labels (B, 10, 25) in [0, 1] (empty: the
+    split has none).
     """
 
     index: torch.Tensor
@@ -43,6 +45,7 @@ class Batch:
     features: dict[str, torch.Tensor]
     labels: torch.Tensor
     dropped: dict[str, torch.Tensor] = field(default_factory=dict)
+    pseudo_labels: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def to(self, device: torch.device) -> Batch:
         """The batch on ``device`` (non-blocking copies, useful with pinned memory)."""
@@ -52,6 +55,7 @@ class Batch:
             features={k: v.to(device, non_blocking=True) for k, v in self.features.items()},
             labels=self.labels.to(device, non_blocking=True),
             dropped={k: v.to(device, non_blocking=True) for k, v in self.dropped.items()},
+            pseudo_labels={k: v.to(device, non_blocking=True) for k, v in self.pseudo_labels.items()},
         )
 
     def without(self, removed: Mapping[str, torch.Tensor]) -> Batch:
@@ -68,6 +72,7 @@ class Batch:
             video_ids=self.video_ids,
             features={k: v.pin_memory() for k, v in self.features.items()},
             labels=self.labels.pin_memory(),
+            pseudo_labels={k: v.pin_memory() for k, v in self.pseudo_labels.items()},
         )
 
 
@@ -120,6 +125,8 @@ class SplitDataset(Dataset):
 
     With ``in_memory=True`` the split is read once (in chunks, with a progress bar) into float32 tensors;
     otherwise each batch is read from the stores (each worker process opens its own handles).
+    ``pseudo_labels`` (modality -> (N, 10, 25), rows in the split's order), when given, are held in memory
+    and served with each batch.
     """
 
     def __init__(
@@ -129,10 +136,14 @@ class SplitDataset(Dataset):
         labels: np.ndarray,
         in_memory: bool = True,
         name: str = "split",
+        pseudo_labels: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self.sources = dict(sources)
         self.video_ids = list(video_ids)
         self.labels = torch.as_tensor(labels, dtype=torch.float32)
+        self.pseudo_labels = {
+            m: torch.as_tensor(values, dtype=torch.float32) for m, values in (pseudo_labels or {}).items()
+        }
         self.in_memory = in_memory
         self._handles: dict[Path, FeatureStore] = {}
         self._pid = os.getpid()
@@ -177,7 +188,8 @@ class SplitDataset(Dataset):
             features = {kind: tensor[index] for kind, tensor in self._tensors.items()}
         else:
             features = {kind: torch.from_numpy(self._read(kind, ids)) for kind in self.sources}
-        return Batch(index=index, video_ids=ids, features=features, labels=self.labels[index])
+        pseudo = {m: values[index] for m, values in self.pseudo_labels.items()}
+        return Batch(index, ids, features, self.labels[index], pseudo_labels=pseudo)
 
     def loader(
         self,

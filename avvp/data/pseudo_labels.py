@@ -25,6 +25,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from avvp.data.labels import CLASSES, NUM_SEGMENTS
 from avvp.errors import InputError, first_items
 from avvp.io import atomic_path
 
@@ -174,3 +175,40 @@ class PseudoLabels:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def read_split_pseudo_labels(
+    path: str | Path, video_ids: Sequence[str], labels: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The pseudo-labels of a split's clips, modality -> float32 ``(N, 10, 25)`` in ``video_ids`` order.
+
+    ``labels`` (N, 25) are the split's weak labels. Raises :class:`PseudoLabelError` naming ``path`` when a
+    clip has no pseudo-labels, when the file's classes are not the 25 LLP classes in their order, its
+    segments not 10, or when it supports a class outside a clip's weak labels (made from another label
+    file).
+    """
+    with PseudoLabels(path) as store:
+        if store.classes != list(CLASSES):
+            raise PseudoLabelError(
+                f"{store.path}: its classes are not the {len(CLASSES)} LLP classes in their order "
+                f"(first ones: {store.classes[:3]})"
+            )
+        if store.num_segments != NUM_SEGMENTS:
+            raise PseudoLabelError(
+                f"{store.path}: {store.num_segments} segments per clip, expected {NUM_SEGMENTS}"
+            )
+        missing = store.missing(video_ids)
+        if missing:
+            raise PseudoLabelError(
+                f"{store.path}: {len(missing)} clip(s) of the training split have no pseudo-labels: "
+                f"{first_items(missing)} (make them for this split with 'avvp pseudo-labels')"
+            )
+        audio, visual = store.read(video_ids)
+    outside = np.flatnonzero(((np.maximum(audio, visual) > 0) & ~(labels[:, None, :] > 0)).any(axis=(1, 2)))
+    if len(outside):
+        names = [video_ids[i] for i in outside]
+        raise PseudoLabelError(
+            f"{Path(path)}: {len(names)} clip(s) have pseudo-labels for classes outside their weak labels: "
+            f"{first_items(names)} (the file was made from another label file)"
+        )
+    return {"audio": audio, "visual": visual}

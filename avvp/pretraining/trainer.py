@@ -108,7 +108,9 @@ def _pretrain_owned(config: PretrainConfig, resume: bool, overwrite: bool) -> di
     )
     encoder.to(device)
     mixed_precision = config.mixed_precision and device.type == "cuda"
-    optimisation = build_optimisation(encoder.parameters(), config.optimizer, device, mixed_precision)
+    optimisation = build_optimisation(
+        encoder.parameters(), config.optimizer, device, mixed_precision, config.epochs
+    )
     step = OneNetworkStep(GroundingObjective(config, graphs))
     history: list[dict[str, Any]] = []
     first_epoch = 1

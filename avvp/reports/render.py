@@ -162,7 +162,8 @@ def _score_rows(data: ReportData) -> list[list[str]]:
     rows = []
     for experiment in data.experiments:
         rule = f"; decision rule {experiment.decision_rule}" if experiment.decision_rule else ""
-        name = Markdown(f"**{_text(experiment.name)}** (this run{_text(rule)})")
+        new = "" if experiment.paper_methods else "; new: no paper reports it"
+        name = Markdown(f"**{_text(experiment.name)}** (this run{_text(rule + new)})")
         rows += [[name, level, *_scores(experiment.metrics[level])] for level in LEVELS]
         rows += [[row.label, row.level, *_scores(row.scores)] for row in data.reference[experiment.name]]
     if data.baseline:

@@ -22,7 +22,7 @@ from avvp.models import ModelConfig
 from avvp.training.co_training import CoTrainingConfig
 from avvp.training.denoising import DenoisingConfig
 from avvp.training.gradient_modulation import GradientModulationConfig
-from avvp.training.losses import HEADS_NEEDED, LossConfig
+from avvp.training.losses import HEADS_NEEDED, PSEUDO_LABEL_TERMS, LossConfig
 
 DEFAULT_SPLIT_FILES = {
     "train": SPLIT_FILES["train"],
@@ -49,12 +49,35 @@ class SplitFiles(_Strict):
 
 
 class OptimizerConfig(_Strict):
-    """Adam with a step learning-rate schedule (``lr * gamma ** (epoch // step_size)``)."""
+    """Optimiser, learning-rate schedule and gradient clipping; the defaults are HAN's Adam with a step
+    schedule (``lr * gamma ** ((epoch - 1) // step_size)`` at 1-based ``epoch``) and no clipping.
 
-    lr: float = Field(3e-4, gt=0.0)
+    ``schedule: warmup_cosine`` is VALOR's per-epoch schedule (docs/training.md): ``lr * e / warmup_epochs``
+    for ``e < warmup_epochs``, then ``lr_min + (lr - lr_min) (1 + cos(pi (e - warmup_epochs) / (epochs -
+    warmup_epochs))) / 2``.
+    """
+
+    name: Literal["adam", "adamw"] = Field("adam", description="adam (L2 weight decay) or adamw (decoupled)")
+    lr: float = Field(3e-4, gt=0.0, description="the learning rate (the peak of warmup_cosine)")
     weight_decay: float = Field(0.0, ge=0.0)
-    step_size: int = Field(10, gt=0, description="epochs between learning-rate drops")
-    gamma: float = Field(0.1, gt=0.0, le=1.0, description="factor of each drop")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam's (beta1, beta2)")
+    eps: float = Field(1e-8, gt=0.0)
+    schedule: Literal["step", "warmup_cosine"] = Field("step", description="step | warmup_cosine")
+    step_size: int = Field(10, gt=0, description="step: epochs between learning-rate drops")
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="step: factor of each drop")
+    warmup_epochs: int = Field(10, ge=0, description="warmup_cosine: epochs of linear warm-up")
+    lr_min: float = Field(0.0, ge=0.0, description="warmup_cosine: the learning rate of the last epoch")
+    grad_clip: float | None = Field(
+        None, gt=0.0, description="largest L2 norm of each network's gradients (null: no clipping)"
+    )
+
+    @model_validator(mode="after")
+    def _betas_and_floor(self) -> OptimizerConfig:
+        if not all(0.0 <= beta < 1.0 for beta in self.betas):
+            raise ValueError(f"betas {list(self.betas)}: each must lie in [0, 1)")
+        if self.schedule == "warmup_cosine" and self.lr_min > self.lr:
+            raise ValueError(f"lr_min {self.lr_min} exceeds lr {self.lr}: the cosine would rise")
+        return self
 
 
 class Thresholds(_Strict):
@@ -145,6 +168,11 @@ class TrainConfig(RunSettings):
         None,
         description="Co-teaching or JoCoR: two networks and small-loss label selection (null: one network)",
     )
+    pseudo_labels: Path | None = Field(
+        None,
+        description="segment-level pseudo-labels of the training clips (pseudo_labels.h5 of 'avvp "
+        "pseudo-labels', e.g. VALOR's), the targets of the loss terms pseudo_audio and pseudo_visual",
+    )
     eval_batch_size: int = Field(256, gt=0)
     attention_bins: int = Field(20, gt=1, description="histogram bins of the attention diagnostics")
 
@@ -187,6 +215,21 @@ class TrainConfig(RunSettings):
             )
         if self.co_training is not None and self.refined_labels is not None:
             raise ValueError("refined_labels trains one network; co_training trains two: choose one")
+        return self
+
+    @model_validator(mode="after")
+    def _pseudo_labels_and_their_terms(self) -> TrainConfig:
+        terms = sorted(set(self.loss.terms) & set(PSEUDO_LABEL_TERMS))
+        if terms and self.pseudo_labels is None:
+            raise ValueError(
+                f"loss term(s) {terms} train on segment-level pseudo-labels: set pseudo_labels to the "
+                "pseudo_labels.h5 written by 'avvp pseudo-labels'"
+            )
+        if self.pseudo_labels is not None and not terms:
+            raise ValueError(
+                "pseudo_labels is read only by the loss terms pseudo_audio and pseudo_visual: add them to "
+                "loss.terms (e.g. pseudo_audio: 1.0, pseudo_visual: 1.0) or remove pseudo_labels"
+            )
         return self
 
     @model_validator(mode="after")

@@ -9,6 +9,10 @@ Lamba et al.'s objective ``L = L_wsl + lambda_g L_g - lambda_ad L_ad`` (eq. 2) i
 ``{wsl: 1, audio: 0.6, visual: 0.6, modality_adversarial: 0.4}``: every weight is positive, and the minus sign
 is the gradient reversal layer in front of the discriminator (docs/models.md). A term may also report
 monitors (e.g. the discriminator's accuracy), logged beside the losses but never optimised.
+
+VALOR's objective (Lai et al., NeurIPS 2023) is ``{wsl: 1, pseudo_audio: 1, pseudo_visual: 1}``: the fused
+video-level term and, per modality, binary cross-entropy of the segment logits against a teacher's
+segment-level pseudo-labels (:class:`SegmentPseudoLabelBCE`).
 """
 
 from __future__ import annotations
@@ -216,6 +220,37 @@ class ModalitySeparatedLoss:
         )
 
 
+def pseudo_label_targets(batch: Batch, modality: str) -> torch.Tensor:
+    """The segment-level targets (B, T, C) of ``modality``: the batch's pseudo-labels, set to 0 for every
+    segment of a class a label procedure removed from that modality (``batch.dropped``: JoMoLD's denoising,
+    MA's refined labels, co-training's small-loss selection)."""
+    if modality not in batch.pseudo_labels:
+        raise ValueError(f"the batch carries no {modality} pseudo-labels (set pseudo_labels in the config)")
+    targets = batch.pseudo_labels[modality]
+    dropped = batch.dropped.get(modality)
+    return targets if dropped is None else targets.masked_fill(dropped[:, None, :], 0.0)
+
+
+class SegmentPseudoLabelBCE:
+    """VALOR's segment-level term of one modality: ``BCE_with_logits(frame_logits[:, :, m], P_m)``.
+
+    ``frame_logits`` (B, T, 2, C) are the parser's segment logits (modality axis audio, visual), ``P_m``
+    (B, T, C) the pseudo-labels of :func:`pseudo_label_targets`; the mean runs over batch, segments and
+    classes, in float32.
+    """
+
+    def __init__(self, modality: Literal["audio", "visual"]) -> None:
+        self.modality = modality
+        self.index = ("audio", "visual").index(modality)
+
+    def __call__(self, output: ParserOutput, batch: Batch) -> torch.Tensor:
+        """The loss of one batch (a scalar tensor)."""
+        if output.frame_logits is None:
+            raise ValueError(f"loss term 'pseudo_{self.modality}' needs a model that outputs frame_logits")
+        logits = output.frame_logits[:, :, self.index].float()
+        return functional.binary_cross_entropy_with_logits(logits, pseudo_label_targets(batch, self.modality))
+
+
 LOSS_TERMS: dict[str, tuple[str, Callable[[LossConfig], LossTerm]]] = {
     "wsl": ("L_wsl", lambda cfg: VideoBCE("global_prob", None, 0.0, cfg.clamp)),
     "audio": (
@@ -237,11 +272,15 @@ LOSS_TERMS: dict[str, tuple[str, Callable[[LossConfig], LossTerm]]] = {
             {m: cfg.label_smoothing.amount(m) for m in ("audio", "visual")}, cfg.clamp
         ),
     ),
+    "pseudo_audio": ("L_pseudo_a", lambda cfg: SegmentPseudoLabelBCE("audio")),
+    "pseudo_visual": ("L_pseudo_v", lambda cfg: SegmentPseudoLabelBCE("visual")),
 }
 """Config name -> (name in logs, factory from the loss config)."""
 
 HEADS_NEEDED = {"modality_adversarial": "modality_discriminator", "modality_separated": "modality_separated"}
 """Loss terms that read a head's output -> the head the model must have."""
+PSEUDO_LABEL_TERMS = ("pseudo_audio", "pseudo_visual")
+"""Loss terms that train on segment-level pseudo-labels (``pseudo_labels`` of the training config)."""
 
 
 class Objective:

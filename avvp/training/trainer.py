@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from avvp.data.dataset import Batch, SplitDataset, resolve_feature_sources
 from avvp.data.labels import read_dense_labels, read_weak_labels
+from avvp.data.pseudo_labels import read_split_pseudo_labels
 from avvp.device import resolve_device
 from avvp.errors import InputError, first_items
 from avvp.evaluation.metrics import llp_scores
@@ -127,7 +128,14 @@ def load_data(config: TrainConfig, kinds: tuple[str, ...]) -> tuple[SplitDataset
             f"{config.split_file('eval_audio')}, {config.split_file('eval_visual')}: no dense labels for any "
             f"clip of {config.split_file('val')}; validation needs segment-level labels"
         )
-    train_set = SplitDataset(sources, train_labels.video_ids, train_labels.labels, config.in_memory, "train")
+    pseudo_labels = None
+    if config.pseudo_labels is not None:
+        pseudo_labels = read_split_pseudo_labels(
+            config.pseudo_labels, train_labels.video_ids, train_labels.labels
+        )
+    train_set = SplitDataset(
+        sources, train_labels.video_ids, train_labels.labels, config.in_memory, "train", pseudo_labels
+    )
     val_set = SplitDataset(sources, val_labels.video_ids, val_labels.labels, config.in_memory, "val")
     return train_set, ValidationData(val_set, gt_audio, gt_visual)
 
@@ -151,7 +159,8 @@ def train_epoch(
 
     ``first_step`` is the 0-based global index of the epoch's first step (the step sees its global index,
     e.g. for a warm-up); ``modulation`` changes each trained network's gradients before each update (the
-    monitors of several networks are averaged). Returns the epoch record (mean of each logged term and of
+    monitors of several networks are averaged); then, with ``optimisation.grad_clip``, each trained
+    network's gradients are clipped to that L2 norm (``grad_norm``: the mean norm before clipping). Returns the epoch record (mean of each logged term and of
     the total ``loss``, ``steps``, ``seconds``, ``data_seconds`` spent waiting for batches) and each such
     value per step ``(steps,)``. Values stay on the device until the end of the epoch (no per-step
     synchronisation on CUDA, except for the progress bar every :data:`PROGRESS_EVERY` steps).
@@ -169,9 +178,12 @@ def train_epoch(
         optimisation.optimizer.zero_grad(set_to_none=True)
         optimisation.scaler.scale(result.total).backward()
         terms = dict(result.terms)
-        if modulation is not None:
+        if modulation is not None or optimisation.grad_clip is not None:
             optimisation.scaler.unscale_(optimisation.optimizer)
+        if modulation is not None:
             terms.update(mean_values([modulation(*trained) for trained in result.trained]))
+        if optimisation.grad_clip is not None:
+            terms.update(mean_values([optimisation.clip(network) for network, _, _ in result.trained]))
         optimisation.scaler.step(optimisation.optimizer)
         optimisation.scaler.update()
         names = ["loss", *terms]
@@ -287,7 +299,9 @@ def _train_owned(config: TrainConfig, resume: bool, overwrite: bool) -> dict[str
     decision = config.thresholds.model_dump(mode="json")
     model = procedure.module.to(device)
     mixed_precision = config.mixed_precision and device.type == "cuda"
-    optimisation = build_optimisation(model.parameters(), config.optimizer, device, mixed_precision)
+    optimisation = build_optimisation(
+        model.parameters(), config.optimizer, device, mixed_precision, config.epochs
+    )
     modulation = (
         GradientModulation(config.gradient_modulation) if config.gradient_modulation is not None else None
     )

@@ -6,6 +6,8 @@
 # conda environment of workflow/envs/avvp.yaml. The main Snakemake process alone also imports the training
 # config models (torch under them) to check every training config when the workflow starts.
 
+from types import SimpleNamespace
+
 import yaml
 
 from avvp.config_files import config_chain, deep_merge, read_config_file
@@ -100,18 +102,27 @@ def as_list(value):
 
 def paper_methods(experiment):
     """The reference-CSV methods an experiment reproduces (its paper_method: one name or a list)."""
-    return as_list(config["experiments"][experiment]["paper_method"])
+    return as_list(config["experiments"][experiment].get("paper_method"))
 
 
 def check_stage_names():
-    """Stop the workflow with one line when an experiment names a noise estimator or a label refiner that is
-    not configured."""
+    """Stop the workflow with one line when an experiment names a noise estimator, a label refiner or a
+    teacher that is not configured, or reads a teacher's features without naming one."""
     for key, section in (("noise_estimator", "noise_estimators"), ("label_refiner", "label_refiners")):
         for experiment, spec in config["experiments"].items():
             name = spec.get(key)
             if name and name not in config[section]:
                 known = ", ".join(config[section]) or "none configured"
                 raise ValueError(f"config: experiment '{experiment}' names {key} '{name}'; known: {known}")
+
+
+    for experiment, spec in config["experiments"].items():
+        teacher = spec.get("teacher")
+        if teacher and teacher not in TEACHERS:
+            known = ", ".join(TEACHERS) or "none configured"
+            raise ValueError(f"config: experiment '{experiment}' names teacher '{teacher}'; known: {known}")
+        if spec.get("teacher_features") and not teacher:
+            raise ValueError(f"config: experiment '{experiment}' sets teacher_features but names no teacher")
 
 
 check_stage_names()
@@ -273,8 +284,8 @@ def train_settings(experiment, base):
     """The 'avvp train' config of one experiment: its base file, the shared settings, its own, the
     workflow's annotations folder (features and output folder are given on the command line), for an
     experiment on a pretrained encoder, that encoder's file and sizes, for one that names a noise estimator,
-    its noise ratios (for denoising, or the forget rates of co-training), and for one that names a label
-    refiner, its refined labels."""
+    its noise ratios (for denoising, or the forget rates of co-training), for one that names a label
+    refiner, its refined labels, and for one whose loss trains on pseudo-labels, its teacher's."""
     settings = read_config_file(base[0]) if base else {}
     settings = deep_merge(settings, config["training"])
     settings = deep_merge(settings, config["experiments"][experiment].get("train", {}))
@@ -284,6 +295,19 @@ def train_settings(experiment, base):
         settings = deep_merge(settings, {procedure: {"noise_ratios": str(ratios)}})
     for refined in refined_labels(experiment):
         settings = deep_merge(settings, {"refined_labels": str(refined)})
+    teacher = experiment_teacher(experiment)
+    if teacher and trains_on_pseudo_labels(settings):
+        settings = deep_merge(settings, {"pseudo_labels": str(pseudo_label_file(teacher))})
+    elif teacher and not config["experiments"][experiment].get("teacher_features"):
+        raise ValueError(
+            f"config: experiment '{experiment}' names teacher '{teacher}' but neither trains on its pseudo-labels "
+            "(loss terms pseudo_audio, pseudo_visual) nor reads its features (teacher_features: true)"
+        )
+    elif trains_on_pseudo_labels(settings):
+        raise ValueError(
+            f"config: experiment '{experiment}' trains on pseudo-labels (loss terms pseudo_audio, pseudo_visual): "
+            f"name the teacher that makes them (teacher: {TEACHERS[0] if TEACHERS else '<name>'})"
+        )
     for encoder in pretrained_encoder(experiment):
         variant = config["experiments"][experiment]["pretraining"]
         sizes = pretrain_settings(variant).get("encoder", {})
@@ -298,7 +322,6 @@ def check_training_configs():
     and label refiners some experiment uses, and the 'avvp pretrain' config of each pretraining variant, with
     the models 'avvp train' and 'avvp pretrain' validate them with."""
     from functools import partial
-    from types import SimpleNamespace
 
     from avvp.errors import InputError
     from avvp.pretraining.config import PretrainConfig
@@ -320,10 +343,6 @@ def check_training_configs():
         except InputError as err:
             message = str(err)
             raise ValueError(message if message.startswith("config: ") else f"config: {source}: {message}") from None
-
-
-if workflow.is_main_process:  # not again in every cluster job: the models import torch
-    check_training_configs()
 
 
 def graph_threshold_options(wildcards):
@@ -443,9 +462,11 @@ def manifest_options(wildcards, input):
 
 
 def report_experiment_options(wildcards):
-    """'--experiment NAME PAPER_METHOD' for 'avvp report', one per experiment and paper method."""
+    """'--experiment NAME PAPER_METHOD' for 'avvp report', one per experiment and paper method, and
+    '--new-experiment NAME' for each experiment no paper reports."""
     pairs = [(name, method) for name in EXPERIMENTS for method in paper_methods(name)]
-    return [arg for name, method in pairs for arg in ("--experiment", name, method)]
+    new = [arg for name in EXPERIMENTS if not paper_methods(name) for arg in ("--new-experiment", name)]
+    return [arg for name, method in pairs for arg in ("--experiment", name, method)] + new
 
 
 def report_paper_options(wildcards):
@@ -466,6 +487,34 @@ def teacher_features(teacher):
 def pseudo_label_file(teacher):
     """The pseudo_labels.h5 of a teacher (written by rule pseudo_labels)."""
     return RESULTS / "teachers" / teacher / "pseudo_labels.h5"
+
+
+def experiment_teacher(experiment):
+    """The teacher an experiment names, or None."""
+    return config["experiments"][experiment].get("teacher")
+
+
+def trains_on_pseudo_labels(settings):
+    """Whether 'avvp train' settings have a loss term on segment-level pseudo-labels (pseudo_audio,
+    pseudo_visual)."""
+    return any(term.startswith("pseudo_") for term in settings.get("loss", {}).get("terms", {}))
+
+
+def experiment_pseudo_labels(experiment):
+    """The pseudo_labels.h5 an experiment trains on (its teacher's, when its loss has pseudo-label terms),
+    or nothing."""
+    teacher = experiment_teacher(experiment)
+    if not teacher:
+        return []
+    settings = train_settings(experiment, base_train_config(SimpleNamespace(experiment=experiment)))
+    return [pseudo_label_file(teacher)] if settings.get("pseudo_labels") else []
+
+
+def model_features(experiment):
+    """The feature stores an experiment's model reads, in order: the model store, then, with
+    teacher_features, its teacher's store (each kind is taken from the first store that has it)."""
+    spec = config["experiments"][experiment]
+    return [MODEL_FEATURES, *([teacher_features(spec["teacher"])] if spec.get("teacher_features") else [])]
 
 
 def pseudo_label_agreement(teacher):
@@ -545,3 +594,7 @@ def teacher_store_command(wildcards, input, output):
     if teacher_setting(wildcards.teacher, "source", "extract") == "import":
         return ["import-features", *teacher_import_options(wildcards), "--output", str(output)]
     return ["merge-features", *map(str, input), "--output", str(output)]
+
+
+if workflow.is_main_process:  # last: it needs every function above; not again in every cluster job: the models import torch
+    check_training_configs()

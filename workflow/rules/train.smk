@@ -22,7 +22,8 @@ rule train:
         encoder=lambda wildcards: pretrained_encoder(wildcards.experiment),
         noise_ratios=lambda wildcards: noise_ratios(wildcards.experiment),
         refined_labels=lambda wildcards: refined_labels(wildcards.experiment),
-        features=MODEL_FEATURES,
+        pseudo_labels=lambda wildcards: experiment_pseudo_labels(wildcards.experiment),
+        features=lambda wildcards: model_features(wildcards.experiment),
         splits=[available_split("train"), available_split("val")],
         labels=[annotation(GT_AUDIO), annotation(GT_VISUAL)],
     output:
@@ -51,7 +52,7 @@ rule train:
 rule predict:
     input:
         checkpoint=RESULTS / "train" / "{experiment}" / "best.pt",
-        features=MODEL_FEATURES,
+        features=lambda wildcards: model_features(wildcards.experiment),
         split=eval_split_csv(),
     output:
         audio=RESULTS / "predict" / "{experiment}" / "pred_audio.csv",
