@@ -17,8 +17,11 @@ resources/configs/han.yaml; ``--config resources/configs/base_adv_skip_gcaa.yaml
 A config whose label denoising or co-training needs noise ratios and has none (``jomold.yaml``,
 ``han_co_teaching.yaml``, ``han_jocor.yaml``) gets made-up ratios (0.2 for every class and modality,
 ``noise_ratios.npz`` in the work folder); ``--refined-labels`` trains on made-up refined labels (a random
-20 % of each modality's labels removed, as MA's retraining). The values change how many labels are left
-out, not the cost of a step. Results are printed and written as JSON to ``--output``. Run::
+20 % of each modality's labels removed, as MA's retraining); a config that trains on pseudo-labels
+(``valor*.yaml``) without a ``pseudo_labels`` file gets made-up ones (each of a clip's weak labels in a random
+half of its segments, per modality). The values change how many labels are left out, not the cost of a step.
+Features of every kind are written (CLIP and CLAP too, for ``valor_plus_plus.yaml``); the run loads the ones
+its networks read. Results are printed and written as JSON to ``--output``. Run::
 
     python benchmarks/bench_train.py --workdir /tmp/avvp-bench --output bench_train.json [--config C]
 """
@@ -36,11 +39,15 @@ import torch
 from tqdm import tqdm
 
 from avvp.cli import main as avvp_main
+from avvp.config_files import read_config_file
 from avvp.data.features import FEATURE_SHAPES, FeatureStoreWriter
 from avvp.data.labels import CLASSES, NUM_SEGMENTS, read_weak_labels, segments_to_events, write_event_rows
+from avvp.data.pseudo_labels import write_pseudo_labels
 from avvp.io import atomic_path
 from avvp.training.config import TrainConfig, load_config, parse_overrides
+from avvp.training.losses import PSEUDO_LABEL_TERMS
 from avvp.training.noise_ratios import NoiseRatios, write_noise_ratios
+from avvp.training.procedures import build_procedure
 from avvp.training.refined_labels import RefinedLabels, write_refined_labels
 from avvp.training.trainer import load_data, train
 
@@ -100,6 +107,26 @@ def with_made_up_label_files(config: TrainConfig, workdir: Path, refined: bool, 
     return config.model_copy(update=update)
 
 
+def made_up_pseudo_labels(workdir: Path, seed: int) -> Path:
+    """Write made-up segment-level pseudo-labels of the training clips (module docstring); their path."""
+    split = read_weak_labels(workdir / "annotations" / "AVVP_train.csv")
+    weak = (split.labels > 0)[:, None, :]
+    rng = np.random.default_rng(seed)
+    audio, visual = (weak & (rng.random((len(weak), NUM_SEGMENTS, len(CLASSES))) < 0.5) for _ in range(2))
+    path = workdir / "pseudo_labels.h5"
+    write_pseudo_labels(path, split.video_ids, audio, visual, CLASSES, {"teacher": "benchmark (made up)"})
+    return path
+
+
+def trains_on_pseudo_labels(path: Path, overrides: dict) -> bool:
+    """Whether the config at ``path`` (with ``overrides``) names pseudo-label loss terms but no file."""
+    raw = read_config_file(path)
+    terms = raw.get("loss", {}).get("terms", {})
+    return bool(set(terms) & set(PSEUDO_LABEL_TERMS)) and not (
+        raw.get("pseudo_labels") or "pseudo_labels" in overrides
+    )
+
+
 def timed_command(argv: list[str]) -> tuple[int, float]:
     """Run an ``avvp`` command in this process; its exit code and wall time in seconds."""
     started = time.perf_counter()
@@ -154,13 +181,15 @@ def main() -> int:
         "threads": args.threads,
         **parse_overrides(args.set),
     }
+    if trains_on_pseudo_labels(args.config, overrides):
+        overrides["pseudo_labels"] = str(made_up_pseudo_labels(workdir, args.seed))
     config = with_made_up_label_files(
         load_config(args.config, overrides), workdir, args.refined_labels, args.seed
     )
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    train_set, val_data = load_data(config, ("vggish", "resnet152", "r2plus1d"))
+    train_set, val_data = load_data(config, build_procedure(config, torch.device("cpu")).feature_kinds)
     load_seconds = time.perf_counter() - started
     train_set.close()
     val_data.dataset.close()
@@ -188,6 +217,7 @@ def main() -> int:
         "config": f"{args.config.name} (batch {config.batch_size}, d_model {config.model.d_model})",
         "overrides": args.set,
         "refined_labels": "made up" if args.refined_labels else None,
+        "pseudo_labels": overrides.get("pseudo_labels"),
         "device": args.device,
         "torch_threads": torch.get_num_threads(),
         "machine": {
