@@ -13,12 +13,17 @@ Parts (random weights everywhere; the cost does not depend on the weights' value
   printed against the bare baseline and against the bare baseline plus decoding + preprocessing (timed on
   its own, in this process). With ``--compare-checkout DIR`` the command of that checkout runs too and the
   two shards' features are compared.
+- ``alternate``: in this process, ``--rounds`` rounds each timing the bare forwards at the fastest plans and
+  then the shard extraction ``avvp extract`` runs (:func:`extractors.pipeline.extract_shard`: decoding,
+  preprocessing, the default plans' forwards, writing; no start-up, no model building) on the clip; the
+  ratio of each round and their median. Alternating in one process cancels the slow drift of a shared
+  machine's speed, which the ``shard`` part's differences of whole runs amplify.
 - ``table``: per network decoding + preprocessing and the forward of one clip under its default plan;
   ``dump``: the in-memory decoding against LLP's frame-dump pipeline (``ffmpeg -r 8`` to JPEG, then PIL).
 
 Usage: ``python benchmarks/bench_extract.py [--clip CLIP] [--repeats 1] [--image-size 224 --clip-size 112]
-[--shard-clips 4] [--parts sweep,shard,table,dump] [--compare-checkout DIR]`` (the LLP sample clip is used
-when present, else a synthetic 320x240 29.97-fps clip). The sweep needs ``sweep``; ``shard`` runs it too.
+[--shard-clips 4] [--rounds 5] [--parts sweep,shard,alternate,table,dump] [--compare-checkout DIR]`` (the
+LLP sample clip is used when present, else a synthetic 320x240 29.97-fps clip). ``shard`` and ``alternate`` run the sweep too.
 """
 
 from __future__ import annotations
@@ -51,12 +56,12 @@ from extractors.calibration import time_plans  # noqa: E402
 from extractors.decoding import load_audio, load_frames, sample_positions  # noqa: E402
 from extractors.forward_plan import ForwardPlan  # noqa: E402
 from extractors.networks import VIDEO, NetworkOptions, build_networks  # noqa: E402
-from extractors.pipeline import run_network  # noqa: E402
+from extractors.pipeline import extract_shard, run_network  # noqa: E402
 from extractors.visual import (  # noqa: E402
     resize_for_crop,
 )
 
-PARTS = ("sweep", "shard", "table", "dump")
+PARTS = ("sweep", "shard", "alternate", "table", "dump")
 KINDS = ("resnet152", "r2plus1d", "vggish")
 
 
@@ -154,6 +159,25 @@ def decode_seconds(networks, clip: Path, repeats: int) -> float:
     return timed(decode_and_prepare, repeats)[0]
 
 
+def alternate(networks, clip: Path, workdir: Path, plans: dict[str, ForwardPlan], rounds: int) -> None:
+    """Print ``rounds`` alternating timings of the bare forwards under ``plans`` and of ``extract_shard`` of
+    ``clip`` with the networks' default plans, each round's ratio and the median ratio."""
+    print("\n| round | bare forwards (s) | extract_shard (s) | ratio |\n|---|---|---|---|")
+    ratios = []
+    named = workdir / f"{clip.stem[:11]}_0_10{clip.suffix}"  # an LLP filename: no warning about the id
+    shutil.copyfile(clip, named)
+    for index in range(rounds):
+        bare = bare_seconds(networks, clip, plans)
+        start = time.perf_counter()
+        extract_shard([named], workdir / f"alternate{index}.h5", networks, workers=0, progress=False)
+        command = time.perf_counter() - start
+        ratios.append(command / bare)
+        print(f"| {index + 1} | {bare:.2f} | {command:.2f} | {ratios[-1]:.3f} |")
+    print(
+        f"median ratio of extract_shard to the bare forwards at their fastest: {statistics.median(ratios):.3f}"
+    )
+
+
 def _extract(checkout: Path, folder: Path, output: Path, image_size: int, clip_size: int) -> float:
     """Wall seconds of ``avvp extract`` of ``checkout`` on the clips of ``folder``."""
     command = [sys.executable, "-m", "avvp.cli", "extract", "--videos", str(folder)]
@@ -234,6 +258,7 @@ def main() -> None:
     parser.add_argument(
         "--parts", default=",".join(PARTS), help=f"comma-separated parts to run, of {', '.join(PARTS)}"
     )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the part alternate (default 5)")
     parser.add_argument(
         "--compare-checkout",
         type=Path,
@@ -258,7 +283,7 @@ def main() -> None:
         weights=dict.fromkeys(KINDS, "random"), image_size=args.image_size, clip_size=args.clip_size
     )
     networks = build_networks(KINDS, options, torch.device("cpu"))
-    if parts & {"sweep", "shard"}:
+    if parts & {"sweep", "shard", "alternate"}:
         fastest = sweep(networks, clip, args.repeats)
     if "shard" in parts:
         checkouts = [REPO, *([args.compare_checkout.resolve()] if args.compare_checkout else [])]
@@ -273,6 +298,8 @@ def main() -> None:
             decoding,
             checkouts,
         )
+    if "alternate" in parts:
+        alternate(networks, clip, workdir, fastest, args.rounds)
     if "table" in parts:
         decode = {"video": lambda: load_frames(clip).frames, "audio": lambda: load_audio(clip).waveform}
         print("\n| extractor | decode + preprocess (s) | forward (s) | s per clip | share outside forward |")

@@ -2,9 +2,9 @@
 ``clap_segments``) at their real sizes, random weights (the cost does not depend on the weights' values).
 
 Per clip it times decoding + preprocessing (frames and 48-kHz audio, CLIP's resize, CLAP's log-mels) and each
-network's forward passes, in float32 on the CPU, at a few rows per forward call (the pipeline's
-``--frame-batch``); the prompt embeddings (once per run) and model building are timed apart. Runs alternate
-between the batch sizes and are repeated, as the machine may be shared.
+network's forward passes, in float32 on the CPU, at a few rows per forward call (the batch of a forward
+plan, ``avvp extract --forward``); the prompt embeddings (once per run) and model building are timed apart.
+Runs alternate between the batch sizes and are repeated, as the machine may be shared.
 
 Usage: ``python benchmarks/bench_teachers.py [--clip CLIP] [--repeats 2] [--rows 10,20]``
 """
