@@ -16,7 +16,10 @@ demo: {num_train: 6, num_val: 2, num_test: 2, num_classes: 3, frame_size: 32, fp
 features: {image_size: 16, clip_size: 16}
 training: {epochs: 2}
 noise_estimators: {jomold: {train: {epochs: 2}}}
-experiments: {jomold_dgm_msdu: {train: {epochs: 2}}, valor: {train: {epochs: 2}}}
+experiments:
+  jomold_dgm_msdu: {train: {epochs: 2}}
+  valor: {train: {epochs: 2}}
+  valor_plus_plus: {train: {epochs: 2}}
 """
 TINY = ["--configfile", "config/config.yaml", "tiny.yaml"]
 
@@ -48,6 +51,7 @@ def test_tiny_demo_runs_end_to_end_and_resumes_by_shard(tmp_path):
         "jomold_dgm_msdu",
         "ma",
         "valor",
+        "valor_plus_plus",
         "weak_baseline",
     ):
         metrics = json.loads((results / "metrics" / f"{name}.json").read_text())
@@ -68,6 +72,8 @@ def test_tiny_demo_runs_end_to_end_and_resumes_by_shard(tmp_path):
         "pseudo_labels: results/demo/teachers/valor/pseudo_labels.h5"
         in (results / "train" / "valor.yaml").read_text()
     )
+    plus_plus = (results / "train" / "valor_plus_plus.yaml").read_text()  # CLIP and CLAP: the teacher's store
+    assert "num_layers: 4" in plus_plus and "audio: clap" in plus_plus and "visual: clip" in plus_plus
     refined = json.loads((results / "refinement" / "ma" / "refined_labels.json").read_text())
     assert refined["clips"] == 6 and refined["checkpoint"] == "results/demo/refinement/ma/best.pt"
     assert (
