@@ -1,9 +1,11 @@
 """LLP-scale rehearsal of the workflow on the test SLURM cluster (tests/cluster/slurm.sh), not run in CI.
 
 Synthetic features in the released layout (one ``<YouTube id>.npy`` per clip and kind: VGGish 10x128,
-ResNet152 80x2048, R(2+1)D-18 10x512; seeded random numbers, not real features) for the first --clips clips
+ResNet152 80x2048, R(2+1)D-18 10x512; and for the ``valor`` teacher VALOR's CLIP 10x768 and CLAP 64x768
+features and 0/1 segment pseudo-labels within each clip's weak labels; seeded random numbers, not real
+features) for the first --clips clips
 of the LLP annotations (train, val and test in LLP's proportions), imported with the workflow's
-``import_features`` rule, then the whole LLP DAG (config/llp.yaml: 44 experiments, pretraining, noise
+``import_features`` rule, then the whole LLP DAG (config/llp.yaml: 49 experiments, pretraining, noise
 estimation, label refinement) through the SLURM executor plugin, with every training cut to one epoch.
 It records the wall time of the run and of the dry run, per rule the jobs' wall time and peak memory (the
 rules' benchmark files) and the disk each stage's outputs take, in WORKDIR/rehearsal.json and as a table.
@@ -29,12 +31,17 @@ import yaml
 
 from avvp.data.annotations import FULL_DATASET, GT_AUDIO, GT_VISUAL, SPLIT_FILES
 from avvp.data.features import FEATURE_SHAPES
+from avvp.data.labels import CLASSES, NUM_SEGMENTS
 
 REPO = Path(__file__).resolve().parents[1]
 SLURM_SCRIPT = REPO / "tests" / "cluster" / "slurm.sh"
 LLP_CLIPS = {"train": 10000, "val": 649, "test": 1200}
 FOLDERS = {"vggish": "vggish", "res152": "resnet152", "r2plus1d": "r2plus1d"}
 """The workflow's features.import keys and the feature kinds they hold."""
+TEACHER_FOLDERS = {"clip": "clip", "clap": "clap"}
+"""The teachers' import keys of feature folders (VALOR's CLIP.zip / CLAP.zip) and the kinds they hold."""
+LABEL_FOLDERS = ("visual_labels", "audio_labels")
+"""The teachers' import keys of VALOR's released segment-level pseudo-label folders."""
 STAGE_OUTPUTS = {
     "released features (input)": "released",
     "feature store": "data/features",  # under WORKDIR (the run's data_root)
@@ -85,6 +92,27 @@ def write_released_features(folder: Path, clips: list[str], seed: int = 0) -> No
             np.save(folder / option / f"{clip[:11]}.npy", array)
 
 
+def write_released_teacher(folder: Path, annotations: Path, clips: list[str], seed: int = 1) -> None:
+    """VALOR's released layout for the ``valor`` teacher: seeded random CLIP and CLAP features per clip, and
+    0/1 pseudo-labels [10, 25] (int64, as VALOR saves them) in a random half of the segments of each of the
+    clip's weak labels (a teacher never labels a class the clip is not labelled with)."""
+    header, rows = read_rows(annotations / FULL_DATASET)
+    weak = {row[header.index("filename")]: row[header.index("event_labels")].split(",") for row in rows}
+    for option in (*TEACHER_FOLDERS, *LABEL_FOLDERS):
+        (folder / option).mkdir(parents=True, exist_ok=True)
+    for index, clip in enumerate(clips):
+        rng = np.random.default_rng([seed, index])
+        for option, kind in TEACHER_FOLDERS.items():
+            np.save(
+                folder / option / f"{clip[:11]}.npy",
+                rng.standard_normal(FEATURE_SHAPES[kind], dtype=np.float32),
+            )
+        labelled = np.isin(CLASSES, weak.get(clip, []))
+        for option in LABEL_FOLDERS:
+            segments = (rng.random((NUM_SEGMENTS, len(CLASSES))) < 0.5) & labelled
+            np.save(folder / option / f"{clip[:11]}.npy", segments.astype(np.int64))
+
+
 def rehearsal_config(workdir: Path, gpus: int) -> dict:
     """The overlay on config/llp.yaml: the cut annotations, imported features, one epoch everywhere, and
     stage resources that fit the test node (1 thread, 8 GB, so that two jobs run side by side)."""
@@ -100,6 +128,15 @@ def rehearsal_config(workdir: Path, gpus: int) -> dict:
         "features": {
             "source": "import",
             "import": {option: str(workdir / "released" / option) for option in FOLDERS},
+        },
+        "teachers": {
+            "valor": {
+                "source": "import",
+                "import": {
+                    option: str(workdir / "released_teacher" / option)
+                    for option in (*TEACHER_FOLDERS, *LABEL_FOLDERS)
+                },
+            }
         },
         "training": {"epochs": 1},
         "pretraining": {"settings": {"epochs": 1}},
@@ -168,6 +205,8 @@ def main() -> int:
     started = time.perf_counter()
     if not (workdir / "released" / "r2plus1d" / f"{clips[-1][:11]}.npy").is_file():
         write_released_features(workdir / "released", clips)
+    if not (workdir / "released_teacher" / "audio_labels" / f"{clips[-1][:11]}.npy").is_file():
+        write_released_teacher(workdir / "released_teacher", workdir / "annotations", clips)
     print(
         f"{len(clips)} clips; released features written in {time.perf_counter() - started:.0f} s", flush=True
     )

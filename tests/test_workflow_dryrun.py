@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import re
 import subprocess
 import sys
 import time
@@ -269,10 +270,13 @@ def test_imported_features_skip_videos(checkout, llp_dir):
     assert counts["import_features"] == counts["teacher_features"] == counts["pseudo_labels"] == 1
     assert not {"download", "extract", "shard_clips", "extract_teacher_features"} & set(counts)
     assert "avvp import-features --vggish /f/v --res152 /f/r --r2plus1d /f/3" in done.stdout
-    assert (
-        "avvp import-features --clip /v/c --clap /v/m --output data/llp/teachers/valor/features.h5"
-        in done.stdout
-    )
+    # the teacher's clips are those of the run's label file, not of a default annotations folder
+    pattern = r"avvp import-features --clip /v/c --clap /v/m --clips (\S+) --output (\S+)"
+    teacher_import = re.search(pattern, done.stdout)
+    assert teacher_import is not None, done.stdout[-3000:]
+    clips, output = teacher_import.groups()
+    assert clips.endswith("/AVVP_dataset_full.csv") and not clips.startswith("data/annotations"), clips
+    assert output == "data/llp/teachers/valor/features.h5"
     assert "avvp pseudo-labels --import-visual /v/vl --import-audio /v/al --labels" in done.stdout
 
 

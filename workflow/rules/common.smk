@@ -578,9 +578,9 @@ def report_teacher_options(wildcards):
 
 
 def teacher_store_rule_input(wildcards):
-    """The teacher's shards (source extract), or nothing (source import)."""
+    """The teacher's shards (source extract), or the label file listing the clips to import (source import)."""
     if teacher_setting(wildcards.teacher, "source", "extract") == "import":
-        return []
+        return [annotation(FULL_DATASET)]
     if config["features"]["source"] == "import":
         raise ValueError(
             f"config: teacher '{wildcards.teacher}' extracts from the clips, but features.source is 'import' "
@@ -590,9 +590,10 @@ def teacher_store_rule_input(wildcards):
 
 
 def teacher_store_command(wildcards, input, output):
-    """Merge the teacher's shards, or import VALOR's released CLIP and CLAP features."""
+    """Merge the teacher's shards, or import VALOR's released CLIP and CLAP features of the clips of the
+    label file (the rule's input)."""
     if teacher_setting(wildcards.teacher, "source", "extract") == "import":
-        return ["import-features", *teacher_import_options(wildcards), "--output", str(output)]
+        return ["import-features", *teacher_import_options(wildcards), "--clips", str(input[0]), "--output", str(output)]
     return ["merge-features", *map(str, input), "--output", str(output)]
 
 
