@@ -26,6 +26,7 @@ from avvp.data.features import FeatureStoreError, FeatureStoreWriter
 from avvp.data.labels import parse_clip_name
 from avvp.device import available_cores
 from avvp.errors import InputError, first_items
+from avvp.interrupts import batches_of
 from avvp.io import FIELD_BREAKS, VIDEO_SUFFIXES, is_media_file, read_text, read_tsv, write_tsv
 from extractors.decoding import load_audio, load_frames
 from extractors.forward_plan import check_precision, precision_context
@@ -290,7 +291,7 @@ def extract_shard(
             if net.text is not None:
                 writer.set_text_embeddings(net.kind, net.text)
         checked: dict[str, FeatureNetwork] = {}
-        for batch in loader:
+        for batch in batches_of(loader):
             result.failures.extend(batch["failures"])
             for net in networks:
                 if net.kind not in batch["inputs"]:

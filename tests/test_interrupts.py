@@ -3,13 +3,17 @@ looks finished, and the rerun writes the same bytes as an uninterrupted run."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import pytest
 from extract_helpers import make_clip
 from fault_helpers import interrupt, last_line, run_avvp, start_avvp, wait_for
+
+from avvp.interrupts import batches_of, sigint_held_back
 
 CLIPS = 16
 EXTRACT = ("--kinds", "r2plus1d", "--clip-size", "16", "--weights", "random", "--workers", "1")
@@ -65,3 +69,15 @@ def test_a_stopped_extraction_leaves_nothing_finished_and_the_rerun_is_identical
     assert sorted(p.name for p in stopped.parent.iterdir()) == sorted(
         p.name for p in straight.parent.iterdir()
     )
+
+
+def test_a_ctrl_c_while_workers_are_forked_is_delivered_once_they_are_up() -> None:
+    """SIGINT during a DataLoader's fork was dropped by CPython's after-fork handlers ("Exception
+    ignored"), and the extraction ran to its end: it is now held back and raised after the fork."""
+    reached_end_of_block = False
+    with pytest.raises(KeyboardInterrupt), sigint_held_back():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # a signal not held back would interrupt this sleep
+        reached_end_of_block = True
+    assert reached_end_of_block
+    assert list(batches_of(iter([1, 2, 3]))) == [1, 2, 3]

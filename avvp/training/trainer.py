@@ -39,6 +39,7 @@ from avvp.errors import InputError, first_items
 from avvp.evaluation.metrics import llp_scores
 from avvp.feature_identity import sources_identity
 from avvp.inference import decide, predict_probabilities
+from avvp.interrupts import batches_of
 from avvp.io import atomic_path, own_folder, write_json
 from avvp.models import ParserOutput
 from avvp.training.checkpoints import (
@@ -170,7 +171,7 @@ def train_epoch(
     names = ["loss"]
     data_seconds = 0.0
     start = tick = perf_counter()
-    progress = tqdm(loader, desc=desc, unit="batch", disable=None, leave=False)
+    progress = tqdm(batches_of(loader), total=len(loader), desc=desc, unit="batch", disable=None, leave=False)
     for step, batch in enumerate(progress, start=1):
         data_seconds += perf_counter() - tick
         batch = batch.to(optimisation.device)
