@@ -161,10 +161,11 @@ def train_epoch(
     ``first_step`` is the 0-based global index of the epoch's first step (the step sees its global index,
     e.g. for a warm-up); ``modulation`` changes each trained network's gradients before each update (the
     monitors of several networks are averaged); then, with ``optimisation.grad_clip``, each trained
-    network's gradients are clipped to that L2 norm (``grad_norm``: the mean norm before clipping). Returns the epoch record (mean of each logged term and of
-    the total ``loss``, ``steps``, ``seconds``, ``data_seconds`` spent waiting for batches) and each such
-    value per step ``(steps,)``. Values stay on the device until the end of the epoch (no per-step
-    synchronisation on CUDA, except for the progress bar every :data:`PROGRESS_EVERY` steps).
+    network's gradients are clipped to that L2 norm (``grad_norm``: the mean norm before clipping). Returns
+    the epoch record (mean of each logged term and of the total ``loss``, ``steps``, ``seconds``,
+    ``data_seconds`` spent waiting for batches) and each such value per step ``(steps,)``. Values stay on
+    the device until the end of the epoch (no per-step synchronisation on CUDA, except for the progress bar
+    every :data:`PROGRESS_EVERY` steps).
     """
     model.train()
     per_step: list[torch.Tensor] = []

@@ -114,8 +114,6 @@ def check_stage_names():
             if name and name not in config[section]:
                 known = ", ".join(config[section]) or "none configured"
                 raise ValueError(f"config: experiment '{experiment}' names {key} '{name}'; known: {known}")
-
-
     for experiment, spec in config["experiments"].items():
         teacher = spec.get("teacher")
         if teacher and teacher not in TEACHERS:
@@ -593,9 +591,11 @@ def teacher_store_command(wildcards, input, output):
     """Merge the teacher's shards, or import VALOR's released CLIP and CLAP features of the clips of the
     label file (the rule's input)."""
     if teacher_setting(wildcards.teacher, "source", "extract") == "import":
-        return ["import-features", *teacher_import_options(wildcards), "--clips", str(input[0]), "--output", str(output)]
+        clips = ["--clips", str(input[0])]
+        return ["import-features", *teacher_import_options(wildcards), *clips, "--output", str(output)]
     return ["merge-features", *map(str, input), "--output", str(output)]
 
 
-if workflow.is_main_process:  # last: it needs every function above; not again in every cluster job: the models import torch
+# Last, as it needs every function above; not again in every cluster job, as the models import torch.
+if workflow.is_main_process:
     check_training_configs()
