@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from avvp import __version__
 from avvp.commands import COMMANDS, module_name
 from avvp.errors import INTERRUPTED_EXIT_CODE, InputError, os_error_line
+from avvp.interrupts import stop_on_ctrl_c
 
 
 def chosen_command(argv: Sequence[str]) -> str | None:
@@ -52,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     is one line on stderr, without a traceback (temporary files are removed on the way out)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
+    stop_on_ctrl_c()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -1,9 +1,15 @@
-"""Ctrl-C that always stops a run: SIGINT held back while data-loading workers are forked.
+"""Ctrl-C that always stops a run, even where CPython would drop its ``KeyboardInterrupt``.
 
-A SIGINT that arrives while the main process is inside ``os.fork()`` (a ``DataLoader`` starting its worker
-processes) is raised in one of CPython's after-fork handlers, which prints "Exception ignored" and drops it:
-the run goes on as if Ctrl-C had never been pressed. Holding SIGINT back around the fork delivers it once the
-workers are up, where it ends the run as usual (``avvp`` then says "interrupted" and exits 130).
+CPython raises a SIGINT's ``KeyboardInterrupt`` wherever the main thread happens to be, and in a few places it
+only prints "Exception ignored" and goes on: inside ``os.fork()``'s after-fork handlers (a ``DataLoader``
+starting its worker processes), in ``__del__`` methods and in weakref callbacks. The run then goes on as if
+Ctrl-C had never been pressed. Two guards make it stop:
+
+- :func:`sigint_held_back` notes a SIGINT while workers are forked and delivers it once they are up;
+- :func:`stop_on_ctrl_c` (installed by the ``avvp`` command) remembers every Ctrl-C, and :func:`batches_of`
+  raises ``KeyboardInterrupt`` at the next batch when one was pressed but dropped.
+
+``avvp`` then says "interrupted" and exits 130.
 """
 
 from __future__ import annotations
@@ -12,9 +18,24 @@ import signal
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import TypeVar
 
 Item = TypeVar("Item")
+
+_pressed = threading.Event()
+
+
+def _remember_and_stop(_signum: int, _frame: FrameType | None) -> None:
+    _pressed.set()
+    raise KeyboardInterrupt
+
+
+def stop_on_ctrl_c() -> None:
+    """Make SIGINT raise ``KeyboardInterrupt`` as Python's default does, and also remember it for
+    :func:`batches_of`. A SIGINT the process was started to ignore (``nohup``) stays ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _remember_and_stop)
 
 
 @contextmanager
@@ -43,7 +64,13 @@ def sigint_held_back() -> Iterator[None]:
 
 
 def batches_of(loader: Iterable[Item]) -> Iterator[Item]:
-    """Iterate ``loader`` (e.g. a ``DataLoader``), starting its worker processes with SIGINT held back."""
+    """Iterate ``loader`` (e.g. a ``DataLoader``), starting its worker processes with SIGINT held back, and
+    raise ``KeyboardInterrupt`` before the next item once a Ctrl-C remembered by :func:`stop_on_ctrl_c` was
+    pressed during the loop (one CPython dropped)."""
+    _pressed.clear()
     with sigint_held_back():
         iterator = iter(loader)
-    yield from iterator
+    for item in iterator:
+        if _pressed.is_set():
+            raise KeyboardInterrupt
+        yield item

@@ -13,7 +13,7 @@ import pytest
 from extract_helpers import make_clip
 from fault_helpers import interrupt, last_line, run_avvp, start_avvp, wait_for
 
-from avvp.interrupts import batches_of, sigint_held_back
+from avvp.interrupts import batches_of, sigint_held_back, stop_on_ctrl_c
 
 CLIPS = 16
 EXTRACT = ("--kinds", "r2plus1d", "--clip-size", "16", "--weights", "random", "--workers", "1")
@@ -56,7 +56,7 @@ def test_a_stopped_extraction_leaves_nothing_finished_and_the_rerun_is_identical
     process = start_avvp(*_extract(clips, stopped))
     wait_for(lambda: list(stopped.parent.glob(".e.h5.*.tmp")), process=process)  # the store is being written
     code, stderr = interrupt(process, sig)
-    assert not stopped.exists()
+    assert not stopped.exists(), f"exit code {code}: {stderr[-2000:]}"
     if sig == signal.SIGINT:
         assert code == 130 and last_line(stderr) == "avvp extract: interrupted", stderr[-2000:]
         assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
@@ -81,3 +81,28 @@ def test_a_ctrl_c_while_workers_are_forked_is_delivered_once_they_are_up() -> No
         reached_end_of_block = True
     assert reached_end_of_block
     assert list(batches_of(iter([1, 2, 3]))) == [1, 2, 3]
+
+
+class _RaisesCtrlCOnDeletion:
+    """Presses Ctrl-C inside ``__del__``, where CPython prints the KeyboardInterrupt as "Exception ignored"
+    and drops it."""
+
+    def __del__(self) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_that_cpython_drops_still_stops_the_loop_at_the_next_batch() -> None:
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        stop_on_ctrl_c()
+        seen = []
+        with pytest.raises(KeyboardInterrupt):
+            for item in batches_of(iter(range(5))):
+                seen.append(item)
+                if item == 1:
+                    _RaisesCtrlCOnDeletion()  # deleted at once: its KeyboardInterrupt is dropped
+        assert seen == [0, 1]
+        assert list(batches_of(iter([7, 8]))) == [7, 8]  # a new loop does not inherit an old Ctrl-C
+    finally:
+        signal.signal(signal.SIGINT, previous)
