@@ -23,6 +23,7 @@ from train_helpers import (  # noqa: F401
 from avvp.errors import InputError
 from avvp.io import RUN_LOCK, BusyTargetError, own_folder
 from avvp.training import trainer
+from avvp.training.checkpoints import check_same_inputs
 from avvp.training.config import load_config
 from avvp.training.trainer import UNFINISHED_BEST, train
 
@@ -76,6 +77,19 @@ def test_resume_refuses_a_changed_split_file_but_not_a_moved_one(
     (moved / "AVVP_train.csv").write_text("".join(lines))  # the same content in another folder resumes
     best = train(_config(splits, run, epochs=2, annotations_dir=str(moved)), resume=True)
     assert best["epoch"] in (1, 2) and torch.load(run / "last.pt", weights_only=True)["epoch"] == 2
+
+
+def test_a_checkpoint_that_recorded_only_its_splits_is_checked_for_those(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Runs saved before every label file's digest was recorded keep resuming (their splits checked)."""
+    last = tmp_path / "last.pt"
+    state = {"features": {}, "splits": {"train": "sha256:a", "val": "sha256:b"}}
+    now = {"splits.train": "sha256:a", "splits.val": "sha256:b", "pseudo_labels": "sha256:c"}
+    check_same_inputs(last, state, {}, now, {})
+    assert "records no digests of pseudo_labels" in caplog.text
+    with pytest.raises(InputError, match=r"splits\.val \(its file\): the file's content differs"):
+        check_same_inputs(last, state, {}, {**now, "splits.val": "sha256:x"}, {})
 
 
 def test_a_second_run_into_a_folder_fails_at_once_naming_it_and_the_owner(

@@ -194,6 +194,27 @@ def test_valor_training_runs_and_resumes_exactly_across_the_warm_up(splits, pseu
     assert [r["lr"] for r in history(resumed)] == [r["lr"] for r in records]
 
 
+def test_resume_refuses_pseudo_labels_rewritten_in_place(splits, pseudo_file, tmp_path) -> None:
+    """The file's path is the same, its content is not: the run must not go on on other targets."""
+    teacher = tmp_path / "pseudo_labels.h5"
+    teacher.write_bytes(pseudo_file.read_bytes())
+    settings = {**VALOR_LOSS, "pseudo_labels": str(teacher)}
+    run = tmp_path / "run"
+    train(load_config(None, train_overrides(splits, run, epochs=1, **settings)))
+    before = (run / "last.pt").read_bytes()
+    weak = read_weak_labels(splits.annotations_dir / "AVVP_train.csv")
+    silent = np.zeros((len(weak.video_ids), 10, 25), dtype=np.float32)  # another teacher: nothing heard
+    write_pseudo_labels(teacher, weak.video_ids, silent, silent, CLASSES, {"teacher": "other"})
+    with pytest.raises(
+        InputError, match=r"pseudo_labels \(.*pseudo_labels\.h5\): the file's content differs"
+    ):
+        train(load_config(None, train_overrides(splits, run, epochs=2, **settings)), resume=True)
+    assert (run / "last.pt").read_bytes() == before
+    teacher.write_bytes(pseudo_file.read_bytes())  # the file the run trained on: it resumes
+    train(load_config(None, train_overrides(splits, run, epochs=2, **settings)), resume=True)
+    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 2
+
+
 def test_pseudo_label_run_refuses_a_file_without_the_split(splits, tmp_path) -> None:
     weak = read_weak_labels(splits.annotations_dir / "AVVP_train.csv")
     segments = np.repeat(weak.labels[1:, None, :], 10, axis=1)

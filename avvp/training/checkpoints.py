@@ -6,8 +6,8 @@ Native model checkpoint (``best.pt``): ``{"format": "avvp-parser/2", "model": <m
 "segment", "video"}}``; ``features`` holds the identity of each kind the model reads
 (:mod:`avvp.feature_identity`) and ``decision`` the rule validation used. Training state (``last.pt``):
 the same plus ``"training"`` (optimizer, scheduler, scaler, RNG, history, best score, diagnostics
-accumulators), ``"config"`` (the whole training config) and ``"splits"`` (``{split: "sha256:<hex>"}`` of
-each label file read, checked on ``--resume`` with the feature identities). Official HAN checkpoints are the
+accumulators), ``"config"`` (the whole training config) and ``"label_files"`` (``{config key:
+"sha256:<hex>"}`` of each label file read, checked on ``--resume`` with the feature identities). Official HAN checkpoints are the
 ``state_dict`` that ``main_avvp.py`` of YapengTian/AVVP-ECCV20 saves for ``MMIL_Net``; their keys are
 mapped onto the HAN configuration of :class:`~avvp.models.parser.Parser`, and the unused encoders they
 carry are ignored and listed. Official JoMoLD checkpoints (``main.py`` of MCG-NJU/JoMoLD) are a dict
@@ -178,16 +178,17 @@ def check_same_inputs(
     last: Path,
     state: Mapping[str, Any],
     features: Mapping[str, Mapping[str, Any]],
-    splits: Mapping[str, str],
+    label_files: Mapping[str, str],
     where: Mapping[str, str],
 ) -> None:
     """Refuse to resume the run saved in ``last`` (its loaded ``state``) on other data than it trained on.
 
-    ``features`` is the identity of each kind about to be read (:mod:`avvp.feature_identity`), ``splits``
-    the :func:`file_digest` of each split's label file, ``where`` the file each kind or split comes from
-    (for messages, ``"features.<kind>"`` and ``"splits.<name>"``). A difference is an :class:`InputError`
-    naming the config key and the file; a checkpoint written before split digests were recorded is only
-    checked for its features.
+    ``features`` is the identity of each kind about to be read (:mod:`avvp.feature_identity`),
+    ``label_files`` the :func:`file_digest` of each label file by config key (``splits.<name>``,
+    ``pseudo_labels``, ...: :meth:`~avvp.training.config.TrainConfig.label_files`), ``where`` the file each
+    feature kind (``features.<kind>``) or config key comes from, for messages. A difference is an
+    :class:`InputError` naming the config key and the file. A checkpoint that recorded only its splits'
+    digests (``"splits"``) is checked for those; one that recorded none, for its features only.
     """
     problems = []
     recorded_features = state.get("features") or {}
@@ -199,22 +200,35 @@ def check_same_inputs(
         differences = identity_differences(recorded_features[kind], features[kind], source)
         if differences:
             problems.append(f"features.{kind} ({source}): {'; '.join(differences)}")
-    recorded_splits = state.get("splits")
-    if recorded_splits is None:
-        log.warning("%s: records no digests of its split files; resuming without checking them", last)
-        recorded_splits = splits
-    for name in sorted(recorded_splits.keys() | splits.keys()):
-        if recorded_splits.get(name) != splits.get(name):
-            problems.append(
-                f"splits.{name} ({where.get(f'splits.{name}', 'its file')}): the file's content differs "
-                f"from the one the run trained on ({recorded_splits.get(name)} in the checkpoint vs "
-                f"{splits.get(name)} now)"
-            )
+    recorded = recorded_label_files(last, state, label_files)
+    for key in sorted(recorded.keys() | label_files.keys()):
+        before, now = recorded.get(key), label_files.get(key)
+        if before == now:
+            continue
+        if before is None or now is None:
+            problem = "read by only one of the runs"
+        else:
+            problem = f"the file's content differs from the one the run trained on ({before} in the checkpoint vs {now} now)"
+        problems.append(f"{key} ({where.get(key, 'its file')}): {problem}")
     if problems:
         raise InputError(
             f"{last}: cannot resume on other data than the run trained on: {' | '.join(problems)} "
             "(train into a new --output-dir, or pass --overwrite to start this run afresh)"
         )
+
+
+def recorded_label_files(last: Path, state: Mapping[str, Any], now: Mapping[str, str]) -> dict[str, str]:
+    """The label-file digests ``state`` recorded, by config key; for a checkpoint older than that record,
+    the keys it cannot speak for are taken as unchanged (with a warning naming them)."""
+    if "label_files" in state:
+        return dict(state["label_files"])
+    recorded = {f"splits.{name}": digest for name, digest in (state.get("splits") or {}).items()}
+    unchecked = sorted(now.keys() - recorded.keys())
+    if unchecked:
+        log.warning(
+            "%s: records no digests of %s; resuming without checking them", last, ", ".join(unchecked)
+        )
+    return {**{key: now[key] for key in unchecked}, **recorded}
 
 
 def cpu_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:

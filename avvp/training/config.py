@@ -238,6 +238,19 @@ class TrainConfig(RunSettings):
             raise ValueError("pretrained_encoder needs model.input_encoder (the encoder its weights go into)")
         return self
 
+    def label_files(self) -> dict[str, Path]:
+        """The label files the run reads, by config key: ``splits.<name>`` for each split, and
+        ``pseudo_labels``, ``refined_labels`` and ``<procedure>.noise_ratios`` where set."""
+        files = {f"splits.{split}": self.split_file(split) for split in DEFAULT_SPLIT_FILES}
+        optional = {
+            "pseudo_labels": self.pseudo_labels,
+            "refined_labels": self.refined_labels,
+            "denoising.noise_ratios": self.denoising.noise_ratios if self.denoising else None,
+            "co_training.noise_ratios": self.co_training.noise_ratios if self.co_training else None,
+        }
+        files.update({key: path for key, path in optional.items() if path is not None})
+        return files
+
     def split_file(self, split: str) -> Path:
         """The label file of ``split`` (train, val, eval_audio, eval_visual)."""
         explicit = getattr(self.splits, split)

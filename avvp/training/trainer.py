@@ -82,12 +82,10 @@ RESUME_FREE_KEYS = (
 )
 """Settings that may differ between a run and its ``--resume`` (everything else must match). The files
 ``features`` and ``splits`` name may move, but their content may not change: the identity of the features
-and the digest of each split's label file are checked instead (:func:`check_same_inputs`)."""
+and the digest of each label file are checked instead (:func:`check_same_inputs`)."""
 UNFINISHED_BEST = "best.unfinished.pt"
 """The best checkpoint so far while a run trains; it becomes ``best.pt`` when the last epoch is done, so a
 killed run's folder holds no ``best.pt`` that looks finished (``--resume`` picks it up)."""
-SPLITS = ("train", "val", "eval_audio", "eval_visual")
-"""The label files a training run reads (``splits.<name>`` in the config)."""
 
 
 @dataclass
@@ -293,11 +291,12 @@ def _train_owned(config: TrainConfig, resume: bool, overwrite: bool) -> dict[str
     start_encoders(config, networks)
     train_set, val_data = load_data(config, procedure.feature_kinds)
     features = sources_identity(train_set.sources)
-    splits = {name: file_digest(config.split_file(name)) for name in SPLITS}
+    label_files = config.label_files()
+    labels = {key: file_digest(path) for key, path in label_files.items()}
     if state is not None:
-        where = {f"splits.{name}": str(config.split_file(name)) for name in SPLITS}
+        where = {key: str(path) for key, path in label_files.items()}
         where.update({f"features.{kind}": str(path) for kind, path in train_set.sources.items()})
-        check_same_inputs(output_dir / "last.pt", state, features, splits, where)
+        check_same_inputs(output_dir / "last.pt", state, features, labels, where)
     decision = config.thresholds.model_dump(mode="json")
     model = procedure.module.to(device)
     mixed_precision = config.mixed_precision and device.type == "cuda"
@@ -370,7 +369,7 @@ def _train_owned(config: TrainConfig, resume: bool, overwrite: bool) -> dict[str
         )
         payload = native_payload(networks[chosen], epoch, metrics, features, decision)
         payload["config"] = config.model_dump(mode="json")
-        payload["splits"] = splits
+        payload["label_files"] = labels
         if score >= best["score"]:
             best = {"epoch": epoch, "score": score, "metrics": metrics, **kept}
             save_checkpoint(unfinished, payload)
