@@ -11,6 +11,7 @@ from workflow_helpers import REPO, synthetic_metrics, write_manifest_with_missin
 
 from avvp.cli import main
 from avvp.data.labels import CLASSES
+from avvp.data.pseudo_labels import write_pseudo_labels
 from avvp.pretraining.graphs import graph_summary, write_graph_file
 from avvp.reports import figures
 from avvp.training.noise_ratios import NoiseRatios, write_noise_ratios
@@ -538,3 +539,25 @@ def test_an_experiment_no_paper_reports_is_shown_as_new_and_external_rows_are_la
     assert "VALOR | segment | 61.8 | 65.9 | 58.4 | 62.0 | 61.5" in markdown
     assert "VALOR+ | segment | not given | not given" in markdown
     assert _run(tmp_path, [("valor", "VALOR")], extra=["--new-experiment", "valor"]) != 0
+
+
+def test_runs_trained_on_a_random_init_teachers_pseudo_labels_are_marked(tmp_path):
+    results = _inputs(tmp_path, ["han", "a_cross_v_self"])
+    ids = ["aaaaaaaaaaa_0_10"]
+    labels = np.zeros((1, 10, len(CLASSES)), dtype=np.float32)
+    for name, weights in [
+        ("han", "random-init(seed=0)"),
+        ("a_cross_v_self", "openai/clip-vit-large-patch14"),
+    ]:
+        teacher = {modality: {"extractor": {"weights": weights}} for modality in ("audio", "visual")}
+        write_pseudo_labels(tmp_path / f"{name}.h5", ids, labels, labels, CLASSES, teacher)
+        (results / "train" / name / "config.yaml").write_text(f"pseudo_labels: {tmp_path / f'{name}.h5'}\n")
+    assert _run(tmp_path, TWO_EXPERIMENTS) == 0
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    names = {row[0] for row in _table(markdown, SCORES_HEADER) if row[0].startswith("**")}
+    assert names == {
+        "**han** (this run; pseudo-labels of a random-init teacher: meaningless)",
+        "**a_cross_v_self** (this run)",
+    }
+    learning = [row[0] for row in _table(markdown, "method | audio F1")]
+    assert "han (random-init teacher)" in learning and "a_cross_v_self" in learning

@@ -87,6 +87,10 @@ def test_tiny_demo_runs_end_to_end_and_resumes_by_shard(tmp_path):
     assert "## Label denoising" in markdown and "## Gradient modulation" in markdown
     assert "## Label refinement" in markdown and "| class | ma: labels | ma: audio removed |" in markdown
     assert "**jomold_dgm_msdu** (this run; decision rule modality)" in markdown
+    assert (
+        "**valor** (this run; decision rule fused; pseudo-labels of a random-init teacher: meaningless)"
+        in markdown
+    )
     assert "A_cross+V_cross (HAN) | segment | 60.1 | 52.9" in markdown
     assert "10 of 10 clips are available; **0 missing**" in markdown
     assert "| test | 2 | 2 | 0 |" in markdown

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from avvp.data.features import FeatureStore
+from avvp.data.pseudo_labels import PseudoLabels
 from avvp.decision_rules import DECISION_FILE
 from avvp.errors import InputError
 from avvp.evaluation import METRIC_NAMES
@@ -83,7 +86,9 @@ class Experiment:
     ``best_epoch`` is the epoch of the selected model (``val_metrics.json``) when known;
     ``discriminator_accuracy`` maps epochs to the modality discriminator's accuracy (adversarial models);
     ``modulation`` maps each key of :data:`MODULATION` to its values by epoch (runs with gradient modulation);
-    ``decision_rule`` is the rule its predictions were decided with (``fused``, ``modality``) when recorded.
+    ``decision_rule`` is the rule its predictions were decided with (``fused``, ``modality``) when recorded;
+    ``random_init_teacher`` says that the pseudo-labels it trained on come from a teacher with
+    ``random-init`` weights (the offline demo's), which makes its scores meaningless.
     """
 
     name: str
@@ -95,6 +100,25 @@ class Experiment:
     discriminator_accuracy: dict[int, float] = field(default_factory=dict)
     modulation: dict[str, dict[int, float]] = field(default_factory=dict)
     decision_rule: str | None = None
+    random_init_teacher: bool = False
+
+
+def trained_on_random_init_teacher(train_dir: str | Path) -> bool:
+    """Whether the run in ``train_dir`` trained on pseudo-labels (``pseudo_labels`` of its ``config.yaml``)
+    whose teacher has ``random-init`` weights in either modality. A pseudo-label file no longer there is an
+    :class:`InputError` naming it."""
+    config_path = Path(train_dir) / "config.yaml"
+    if not config_path.is_file():
+        return False
+    pseudo_labels = (yaml.safe_load(read_text(config_path)) or {}).get("pseudo_labels")
+    if pseudo_labels is None:
+        return False
+    with PseudoLabels(pseudo_labels) as labels:
+        teacher = labels.teacher
+    return any(
+        str(teacher.get(modality, {}).get("extractor", {}).get("weights", "")).startswith("random-init")
+        for modality in ("audio", "visual")
+    )
 
 
 def epoch_values(
@@ -155,6 +179,7 @@ def load_experiment(
         discriminator_accuracy(history_path, history),
         modulation_curves(history_path, history),
         rule,
+        trained_on_random_init_teacher(train_dir),
     )
 
 

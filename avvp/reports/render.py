@@ -163,7 +163,10 @@ def _score_rows(data: ReportData) -> list[list[str]]:
     for experiment in data.experiments:
         rule = f"; decision rule {experiment.decision_rule}" if experiment.decision_rule else ""
         new = "" if experiment.paper_methods else "; new: no paper reports it"
-        name = Markdown(f"**{_text(experiment.name)}** (this run{_text(rule + new)})")
+        teacher = (
+            "; pseudo-labels of a random-init teacher: meaningless" if experiment.random_init_teacher else ""
+        )
+        name = Markdown(f"**{_text(experiment.name)}** (this run{_text(rule + new + teacher)})")
         rows += [[name, level, *_scores(experiment.metrics[level])] for level in LEVELS]
         rows += [[row.label, row.level, *_scores(row.scores)] for row in data.reference[experiment.name]]
     if data.baseline:
@@ -200,7 +203,7 @@ def _learning_rows(data: ReportData) -> list[list[str]]:
         seg = e.metrics["segment"]
         rows.append(
             [
-                e.name,
+                f"{e.name} (random-init teacher)" if e.random_init_teacher else e.name,
                 f"{seg['audio']:.1f}",
                 f"{seg['visual']:.1f}",
                 f"{seg['audio'] - base['audio']:+.1f}",
