@@ -1,18 +1,21 @@
 """Restricting the splits to the clips that have features, and saying how many are missing.
 
 Some LLP videos can no longer be downloaded, and some clips fail to decode. Training and prediction need
-every clip of their split in the feature store, so the workflow runs them on the available clips and the
-report states, per split, how many clips are missing.
+every clip of their split in the feature store (and, where a teacher's features or pseudo-labels are read, in
+those too), so the workflow runs them on the available clips and the report states, per split, how many clips
+are missing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from avvp.data.annotations import SPLIT_FILES
 from avvp.data.features import FeatureStore
 from avvp.data.labels import read_weak_labels, write_weak_labels
+from avvp.data.pseudo_labels import PseudoLabels
 from avvp.errors import InputError
 from avvp.io import write_json
 
@@ -26,26 +29,57 @@ def write_weak_subset(source: str | Path, keep: set[str], output: str | Path) ->
     write_weak_labels(output, [labels.video_ids[i] for i in rows], labels.labels[rows])
 
 
-def filter_splits(
-    features: str | Path, annotations_dir: str | Path, output_dir: str | Path
-) -> dict[str, Any]:
-    """Write ``output_dir/AVVP_{train,val_pd,test_pd}.csv`` with only the clips that have every feature
-    kind of the store, and ``output_dir/coverage.json``; return the coverage summary.
+def available_clips(
+    stores: Sequence[str | Path], pseudo_labels: Sequence[str | Path] = ()
+) -> tuple[set[str], dict[str, list[str]]]:
+    """The clips that have every feature kind of every store in ``stores`` and pseudo-labels in every file
+    of ``pseudo_labels``; and the kinds of each store (by path)."""
+    kinds: dict[str, list[str]] = {}
+    sets: list[set[str]] = []
+    for path in stores:
+        with FeatureStore(path) as store:
+            kinds[str(path)] = store.kinds
+            sets += [set(store.video_ids(kind)) for kind in store.kinds]
+    for path in pseudo_labels:
+        with PseudoLabels(path) as labels:
+            sets.append(set(labels.video_ids))
+    return (set.intersection(*sets) if sets and all(kinds.values()) else set()), kinds
 
-    Summary per split: ``total``, ``available``, ``missing`` (count) and ``missing_clips`` (the first 50).
-    A split left without any clip is an :class:`InputError` and nothing is written.
+
+def filter_splits(
+    stores: Sequence[str | Path],
+    annotations_dir: str | Path,
+    output_dir: str | Path,
+    pseudo_labels: Sequence[str | Path] = (),
+) -> dict[str, Any]:
+    """Write ``output_dir/AVVP_{train,val_pd,test_pd}.csv`` with only the clips of :func:`available_clips`
+    (every feature kind of every store; pseudo-labels in every file), and ``output_dir/coverage.json``;
+    return the coverage summary.
+
+    Summary: ``features`` (the stores), ``kinds`` (per store), ``pseudo_labels`` (the files), and per split
+    ``total``, ``available``, ``missing`` (count) and ``missing_clips`` (the first 50). A split left without
+    any clip is an :class:`InputError` and nothing is written.
     """
-    with FeatureStore(features) as store:
-        kinds = store.kinds
-        have = set.intersection(*(set(store.video_ids(kind)) for kind in kinds)) if kinds else set()
-    summary: dict[str, Any] = {"features": str(features), "kinds": kinds, "splits": {}}
+    have, kinds = available_clips(stores, pseudo_labels)
+    summary: dict[str, Any] = {
+        "features": [str(path) for path in stores],
+        "kinds": kinds,
+        "pseudo_labels": [str(path) for path in pseudo_labels],
+        "splits": {},
+    }
     splits = {
         split: read_weak_labels(Path(annotations_dir) / name).video_ids for split, name in SPLIT_FILES.items()
     }
     empty = [split for split, video_ids in splits.items() if not any(vid in have for vid in video_ids)]
     if empty:
+        wanted = (
+            str(next(iter(kinds.values())))
+            if len(kinds) == 1
+            else "; ".join(f"{p} {k}" for p, k in kinds.items())
+        )
+        wanted += "".join(f" and pseudo-labels in {path}" for path in pseudo_labels)
         raise InputError(
-            f"{features}: no clip of the {', '.join(empty)} split(s) has every feature kind {kinds}; "
+            f"{', '.join(kinds)}: no clip of the {', '.join(empty)} split(s) has every feature kind {wanted}; "
             "nothing written (are the features of this dataset, and are the downloads done?)"
         )
     for split, name in SPLIT_FILES.items():

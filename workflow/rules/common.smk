@@ -515,6 +515,11 @@ def model_features(experiment):
     return [MODEL_FEATURES, *([teacher_features(spec["teacher"])] if spec.get("teacher_features") else [])]
 
 
+def teacher_pseudo_label_options(wildcards):
+    """'--pseudo-labels FILE ...' of every teacher for 'avvp filter-splits', or nothing (no teachers)."""
+    return ["--pseudo-labels", *map(str, map(pseudo_label_file, TEACHERS))] if TEACHERS else []
+
+
 def pseudo_label_agreement(teacher):
     """The agreement JSON of a teacher's pseudo-labels with the dense val/test labels."""
     return RESULTS / "teachers" / teacher / "agreement.json"

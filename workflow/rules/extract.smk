@@ -88,7 +88,8 @@ rule standardize_features:
 
 rule filter_splits:
     input:
-        features=FEATURES,
+        features=[FEATURES, *(teacher_features(teacher) for teacher in TEACHERS)],
+        pseudo_labels=[pseudo_label_file(teacher) for teacher in TEACHERS],
         splits=[annotation(name) for name in SPLIT_FILES.values()],
     output:
         splits=[available_split(split) for split in SPLIT_FILES],
@@ -96,10 +97,11 @@ rule filter_splits:
     params:
         annotations=annotations_dir(),
         output_dir=subpath(output.coverage, parent=True),
+        pseudo_labels=teacher_pseudo_label_options,
     log:
         LOGS / "filter_splits.log",
     conda:
         "../envs/avvp.yaml"
     shell:
-        "avvp filter-splits --features {input.features:q} --annotations-dir {params.annotations:q}"
+        "avvp filter-splits --features {input.features:q} {params.pseudo_labels:q} --annotations-dir {params.annotations:q}"
         " --output-dir {params.output_dir:q} > {log} 2>&1"
